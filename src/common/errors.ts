@@ -1,0 +1,91 @@
+/**
+ * The one error catalogue. Every error Strata raises on purpose has a stable code here, the HTTP
+ * status it maps to when it reaches an endpoint, and a message template. Handlers throw
+ * `StrataError`s; one place (src/http) turns them into responses. Codes are part of our surface:
+ * never rename or reuse one, only add.
+ *
+ * Templates use `{name}` placeholders filled from the params given to `fail()`/`StrataError.of()`.
+ */
+export const errorCatalogue = {
+  // --- wire: codecs (JSON mapping, protobuf, RecordIO) ---
+  WIRE_JSON_SYNTAX: { status: 400, template: 'invalid JSON at offset {offset}: {detail}' },
+  WIRE_JSON_TYPE: { status: 400, template: "field '{field}': expected {expected}, got {actual}" },
+  WIRE_JSON_NOT_OBJECT: { status: 400, template: "'{field}': expected a JSON object for message {message}" },
+  WIRE_MISSING_REQUIRED: { status: 400, template: 'Missing required fields: {fields}' },
+  WIRE_BAD_ENUM: { status: 400, template: "field '{field}': unknown value '{value}' of enum {enum}" },
+  WIRE_BAD_BASE64: { status: 400, template: "field '{field}': invalid base64" },
+  WIRE_NUMBER_RANGE: { status: 400, template: "field '{field}': {value} is out of range for {type}" },
+  WIRE_PROTO_DECODE: { status: 400, template: 'invalid protobuf for {message}: {detail}' },
+  WIRE_TOO_DEEP: { status: 400, template: 'input nests deeper than {limit} levels' },
+  RECORDIO_BAD_LENGTH: { status: 400, template: 'RecordIO: invalid record length prefix {prefix}' },
+  RECORDIO_TOO_LARGE: { status: 413, template: 'RecordIO: record of {length} bytes exceeds the limit of {limit}' },
+  RECORDIO_TRUNCATED: { status: 400, template: 'RecordIO: stream ended inside a record ({missing} bytes missing)' },
+
+  // --- http: transport, media types, routing ---
+  HTTP_NOT_FOUND: { status: 404, template: '' },
+  HTTP_METHOD_NOT_ALLOWED: {
+    status: 405,
+    template: "405 Method Not Allowed. Expecting one of { {allowed} }, but received '{method}'.",
+  },
+  HTTP_MISSING_CONTENT_TYPE: { status: 400, template: "Expecting 'Content-Type' to be present" },
+  HTTP_UNSUPPORTED_CONTENT_TYPE: { status: 415, template: "Expecting 'Content-Type' of {expected}" },
+  HTTP_NOT_ACCEPTABLE: { status: 406, template: "Expecting 'Accept' to allow {expected}" },
+  HTTP_BAD_REQUEST: { status: 400, template: '{detail}' },
+  HTTP_BODY_TOO_LARGE: { status: 413, template: 'request body exceeds {limit} bytes' },
+  HTTP_SERVICE_UNAVAILABLE: { status: 503, template: '{detail}' },
+  HTTP_NOT_IMPLEMENTED: { status: 501, template: '{detail}' },
+  HTTP_FORBIDDEN: { status: 403, template: '{detail}' },
+  HTTP_CONFLICT: { status: 409, template: '{detail}' },
+
+  // --- resources ---
+  RESOURCES_PARSE: { status: 400, template: "invalid resources '{input}': {detail}" },
+  RESOURCES_INVALID: { status: 400, template: 'invalid resource {resource}: {detail}' },
+  RESOURCES_INSUFFICIENT: { status: 409, template: '{detail}' },
+  ATTRIBUTES_PARSE: { status: 400, template: "invalid attributes '{input}': {detail}" },
+
+  // --- ids ---
+  ID_INVALID: { status: 400, template: "invalid {kind} '{value}': {detail}" },
+
+  // --- options (flags, STRATA_* environment) ---
+  OPTIONS_UNKNOWN_FLAG: { status: 400, template: "unknown flag '--{flag}'{hint}" },
+  OPTIONS_BAD_VALUE: { status: 400, template: "flag '--{flag}': {detail}" },
+  OPTIONS_MISSING: { status: 400, template: "flag '--{flag}' is required" },
+  OPTIONS_CONFLICT: { status: 400, template: '{detail}' },
+
+  // --- catch-all for bugs: never thrown on purpose for bad input ---
+  INTERNAL: { status: 500, template: 'internal error: {detail}' },
+} as const satisfies Record<string, { status: number; template: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+export type ErrorParams = Record<string, string | number | bigint | boolean>;
+
+function render(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in params ? String(params[key]) : whole));
+}
+
+export class StrataError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly params: ErrorParams;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    super(render(errorCatalogue[code].template, params), options);
+    this.name = 'StrataError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.params = params;
+  }
+
+  static of(code: ErrorCode, params: ErrorParams = {}): StrataError {
+    return new StrataError(code, params);
+  }
+}
+
+/** Throws the catalogue error `code`; typed `never` so it ends control flow. */
+export function fail(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }): never {
+  throw new StrataError(code, params, options);
+}
+
+export function isStrataError(err: unknown, code?: ErrorCode): err is StrataError {
+  return err instanceof StrataError && (code === undefined || err.code === code);
+}

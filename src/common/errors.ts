@@ -17,6 +17,7 @@ export const errorCatalogue = {
   WIRE_NUMBER_RANGE: { status: 400, template: "field '{field}': {value} is out of range for {type}" },
   WIRE_PROTO_DECODE: { status: 400, template: 'invalid protobuf for {message}: {detail}' },
   WIRE_TOO_DEEP: { status: 400, template: 'input nests deeper than {limit} levels' },
+  WIRE_TOO_LARGE: { status: 413, template: 'input of {size} bytes exceeds the limit of {limit} bytes' },
   RECORDIO_BAD_LENGTH: { status: 400, template: 'RecordIO: invalid record length prefix {prefix}' },
   RECORDIO_TOO_LARGE: { status: 413, template: 'RecordIO: record of {length} bytes exceeds the limit of {limit}' },
   RECORDIO_TRUNCATED: { status: 400, template: 'RecordIO: stream ended inside a record ({missing} bytes missing)' },

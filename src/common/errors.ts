@@ -19,8 +19,14 @@ export const errorCatalogue = {
   WIRE_TOO_DEEP: { status: 400, template: 'input nests deeper than {limit} levels' },
   WIRE_TOO_LARGE: { status: 413, template: 'input of {size} bytes exceeds the limit of {limit} bytes' },
   RECORDIO_BAD_LENGTH: { status: 400, template: 'RecordIO: invalid record length prefix {prefix}' },
-  RECORDIO_TOO_LARGE: { status: 413, template: 'RecordIO: record of {length} bytes exceeds the limit of {limit}' },
-  RECORDIO_TRUNCATED: { status: 400, template: 'RecordIO: stream ended inside a record ({missing} bytes missing)' },
+  RECORDIO_TOO_LARGE: {
+    status: 413,
+    template: 'RecordIO: record of {length} bytes exceeds the limit of {limit}',
+  },
+  RECORDIO_TRUNCATED: {
+    status: 400,
+    template: 'RecordIO: stream ended inside a record ({missing} bytes missing)',
+  },
 
   // --- http: transport, media types, routing ---
   HTTP_NOT_FOUND: { status: 404, template: '' },
@@ -37,6 +43,38 @@ export const errorCatalogue = {
   HTTP_NOT_IMPLEMENTED: { status: 501, template: '{detail}' },
   HTTP_FORBIDDEN: { status: 403, template: '{detail}' },
   HTTP_CONFLICT: { status: 409, template: '{detail}' },
+  HTTP_MISSING_MESSAGE_CONTENT_TYPE: {
+    status: 400,
+    template: "Expecting 'Message-Content-Type' to be set for streaming requests",
+  },
+  HTTP_UNSUPPORTED_MESSAGE_CONTENT_TYPE: {
+    status: 415,
+    template: "Expecting 'Message-Content-Type' of {expected}",
+  },
+  HTTP_UNEXPECTED_MESSAGE_CONTENT_TYPE: {
+    status: 415,
+    template: "Expecting 'Message-Content-Type' to be not set for non-streaming requests",
+  },
+  HTTP_STREAMING_REQUEST_UNSUPPORTED: {
+    status: 415,
+    template: "Streaming 'Content-Type' {contentType} is not supported for {call} call",
+  },
+  HTTP_STREAMING_REQUEST_REQUIRED: {
+    status: 415,
+    template: "Expecting 'Content-Type' to be {expected} for {call} call",
+  },
+  HTTP_MESSAGE_ACCEPT_NOT_ACCEPTABLE: {
+    status: 406,
+    template: "Expecting 'Message-Accept' to allow {expected}",
+  },
+  HTTP_UNEXPECTED_MESSAGE_ACCEPT: {
+    status: 406,
+    template: "Expecting 'Message-Accept' to be not set for non-streaming responses",
+  },
+  HTTP_STREAMING_RESPONSE_UNSUPPORTED: {
+    status: 406,
+    template: 'Streaming response is not supported for {call} call',
+  },
 
   // --- resources ---
   RESOURCES_PARSE: { status: 400, template: "invalid resources '{input}': {detail}" },
@@ -61,7 +99,9 @@ export type ErrorCode = keyof typeof errorCatalogue;
 export type ErrorParams = Record<string, string | number | bigint | boolean>;
 
 function render(template: string, params: ErrorParams): string {
-  return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in params ? String(params[key]) : whole));
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) =>
+    key in params ? String(params[key]) : whole,
+  );
 }
 
 export class StrataError extends Error {

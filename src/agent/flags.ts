@@ -1,0 +1,47 @@
+/**
+ * The agent's flags: Mesos' names and defaults (mesos-internals.md section 4.14), declared once.
+ */
+import { LOG_LEVELS } from '../common/log.js';
+import {
+  durationOption,
+  enumOption,
+  formatHelp,
+  intOption,
+  type OptionTable,
+  stringOption,
+} from '../common/options.js';
+
+const validPort = (port: number): string | undefined =>
+  port < 0 || port > 65535 ? `${port} is not a TCP port (0-65535)` : undefined;
+
+export const agentFlags = {
+  master: stringOption({ help: 'the master to register with: HOST:PORT (zk:// once HA lands)', required: true }),
+  ip: stringOption({ help: 'IP address to listen on', default: '127.0.0.1' }),
+  port: intOption({ help: 'port to listen on', default: 5051, validate: validPort }),
+  hostname: stringOption({ help: 'hostname to advertise (default: the IP address)' }),
+  work_dir: stringOption({ help: 'where the agent keeps sandboxes and checkpoints', required: true }),
+  resources: stringOption({
+    help: 'total resources to offer, e.g. cpus:2;mem:1024;disk:4096;ports:[31000-32000]\n' +
+      'or a JSON array of Resource; detected from the machine (cgroup-aware) when unset',
+  }),
+  attributes: stringOption({ help: 'attributes, e.g. rack:r1;zone:z2;level:3' }),
+  default_role: stringOption({ help: 'role for resources that name none', default: '*' }),
+  executor_registration_timeout: durationOption({
+    help: 'time an executor has to subscribe after launch',
+    default: 60_000,
+  }),
+  executor_shutdown_grace_period: durationOption({
+    help: 'default time an executor has to exit after SHUTDOWN',
+    default: 5000,
+  }),
+  registration_backoff_factor: durationOption({
+    help: 'initial backoff between (re-)registration attempts, doubling up to 1 minute',
+    default: 1000,
+  }),
+  logging_level: enumOption({ help: 'log level', default: 'info', choices: LOG_LEVELS }),
+} satisfies OptionTable;
+
+export type AgentFlags = typeof agentFlags;
+
+export const agentHelp = (): string =>
+  formatHelp(agentFlags, 'strata agent --master=HOST:PORT --work_dir=DIR [--port=5051] [flags]');

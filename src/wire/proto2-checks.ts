@@ -1,0 +1,226 @@
+/**
+ * proto2 rules that @bufbuild/protobuf leaves to the caller when reading, shared by the Mesos JSON
+ * mapping and the binary codec:
+ *
+ * - Required fields. protobuf-es refuses to *write* a message with an unset required field but
+ *   reads one without complaint; C++ peers (and Mesos itself) reject such messages, so we check
+ *   after every decode and name the missing paths the way protobuf's InitializationErrorString()
+ *   does (`subscribe.framework_info.user`, `offers.offers[3].hostname`).
+ * - Closed enums in map values. protobuf-es already treats an unknown number in a singular,
+ *   repeated or oneof enum field as unset (it moves to the unknown fields, as C++ does), but keeps
+ *   it in a map value; we drop such entries.
+ *
+ * Both walks only descend into fields whose type can reach a relevant field, so a message type
+ * without required fields costs nothing to check.
+ */
+import type { DescField, DescMessage, Message } from '@bufbuild/protobuf';
+
+type MessageRecord = Record<string, unknown>;
+type OneofValue = { case: string | undefined; value?: unknown };
+
+interface TypeChecks {
+  /** Required singular fields of this type. */
+  readonly required: readonly DescField[];
+  /** Message-typed fields (singular, oneof, list, map) whose type can reach a required field. */
+  readonly requiredDescent: readonly DescField[];
+  /** Map fields of this type whose values are closed enums. */
+  readonly enumMaps: readonly DescField[];
+  /** Message-typed fields whose type can reach a closed-enum map. */
+  readonly enumMapDescent: readonly DescField[];
+}
+
+const checksCache = new WeakMap<DescMessage, TypeChecks>();
+const reachesRequiredCache = new WeakMap<DescMessage, boolean>();
+const reachesEnumMapCache = new WeakMap<DescMessage, boolean>();
+
+function isRequired(field: DescField): boolean {
+  // FeatureSet.FieldPresence.LEGACY_REQUIRED
+  return field.presence === 3;
+}
+
+function isClosedEnumMap(field: DescField): boolean {
+  return field.fieldKind === 'map' && field.mapKind === 'enum' && !field.enum.open;
+}
+
+/** The message type a field leads to, for singular, oneof, list and map fields. */
+export function messageTypeOf(field: DescField): DescMessage | undefined {
+  switch (field.fieldKind) {
+    case 'message':
+      return field.message;
+    case 'list':
+      return field.listKind === 'message' ? field.message : undefined;
+    case 'map':
+      return field.mapKind === 'message' ? field.message : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Whether any message type reachable from `root` (itself included) satisfies `has`. */
+function reaches(
+  root: DescMessage,
+  has: (desc: DescMessage) => boolean,
+  cache: WeakMap<DescMessage, boolean>,
+) {
+  const cached = cache.get(root);
+  if (cached !== undefined) return cached;
+  const seen = new Set<DescMessage>([root]);
+  const queue = [root];
+  let found = false;
+  while (queue.length > 0 && !found) {
+    const desc = queue.pop()!;
+    if (has(desc)) found = true;
+    for (const field of desc.fields) {
+      const child = messageTypeOf(field);
+      if (child !== undefined && !seen.has(child)) {
+        seen.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  cache.set(root, found);
+  return found;
+}
+
+function checksFor(desc: DescMessage): TypeChecks {
+  let checks = checksCache.get(desc);
+  if (checks !== undefined) return checks;
+  const required: DescField[] = [];
+  const requiredDescent: DescField[] = [];
+  const enumMaps: DescField[] = [];
+  const enumMapDescent: DescField[] = [];
+  for (const field of desc.fields) {
+    if (isRequired(field)) required.push(field);
+    if (isClosedEnumMap(field)) enumMaps.push(field);
+    const child = messageTypeOf(field);
+    if (child === undefined) continue;
+    if (reaches(child, (d) => d.fields.some(isRequired), reachesRequiredCache)) requiredDescent.push(field);
+    if (reaches(child, (d) => d.fields.some(isClosedEnumMap), reachesEnumMapCache))
+      enumMapDescent.push(field);
+  }
+  checks = { required, requiredDescent, enumMaps, enumMapDescent };
+  checksCache.set(desc, checks);
+  return checks;
+}
+
+/** Whether a required (hence non-oneof, explicit-presence) field holds a value. */
+function requiredFieldIsSet(message: MessageRecord, field: DescField): boolean {
+  const name = field.localName;
+  return message[name] !== undefined && Object.hasOwn(message, name);
+}
+
+/** Calls `visit` on every sub-message held by `field` of `message`, with its path suffix. */
+function forEachChild(
+  message: MessageRecord,
+  field: DescField,
+  visit: (child: MessageRecord, suffix: () => string) => void,
+): void {
+  const name = field.name;
+  switch (field.fieldKind) {
+    case 'message': {
+      const value = field.oneof
+        ? (message[field.oneof.localName] as OneofValue).case === field.localName
+          ? (message[field.oneof.localName] as OneofValue).value
+          : undefined
+        : message[field.localName];
+      if (value !== undefined) visit(value as MessageRecord, () => name);
+      return;
+    }
+    case 'list': {
+      const list = message[field.localName] as MessageRecord[];
+      for (let i = 0; i < list.length; i++) visit(list[i]!, () => `${name}[${i}]`);
+      return;
+    }
+    case 'map': {
+      const map = message[field.localName] as Record<string, MessageRecord>;
+      for (const key in map) {
+        if (Object.hasOwn(map, key)) visit(map[key]!, () => `${name}[${JSON.stringify(key)}]`);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** True when some required field anywhere in the message is unset. Allocation-free on messages without gaps. */
+export function hasMissingRequiredFields(schema: DescMessage, message: Message): boolean {
+  return hasMissing(schema, message as unknown as MessageRecord);
+}
+
+function hasMissing(desc: DescMessage, message: MessageRecord): boolean {
+  const checks = checksFor(desc);
+  for (const field of checks.required) {
+    if (!requiredFieldIsSet(message, field)) return true;
+  }
+  for (const field of checks.requiredDescent) {
+    const child = field.fieldKind === 'message' || field.fieldKind === 'list' ? field.message : undefined;
+    if (field.fieldKind === 'list') {
+      const list = message[field.localName] as MessageRecord[];
+      for (let i = 0; i < list.length; i++) if (hasMissing(child!, list[i]!)) return true;
+    } else if (field.fieldKind === 'message') {
+      const value = field.oneof
+        ? (message[field.oneof.localName] as OneofValue).case === field.localName
+          ? (message[field.oneof.localName] as OneofValue).value
+          : undefined
+        : message[field.localName];
+      if (value !== undefined && hasMissing(child!, value as MessageRecord)) return true;
+    } else if (field.fieldKind === 'map' && field.mapKind === 'message') {
+      const map = message[field.localName] as Record<string, MessageRecord>;
+      for (const key in map) {
+        if (Object.hasOwn(map, key) && hasMissing(field.message, map[key]!)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Paths of every unset required field, in declaration order, depth first:
+ * `["framework_info.user", "tasks[0].name", "limits[\"cpus\"].value"]`. Empty when complete.
+ */
+export function findMissingRequiredFields(schema: DescMessage, message: Message): string[] {
+  const missing: string[] = [];
+  collectMissing(schema, message as unknown as MessageRecord, '', missing);
+  return missing;
+}
+
+function collectMissing(desc: DescMessage, message: MessageRecord, prefix: string, out: string[]): void {
+  const checks = checksFor(desc);
+  for (const field of desc.fields) {
+    if (isRequired(field) && !requiredFieldIsSet(message, field)) out.push(prefix + field.name);
+    if (checks.requiredDescent.includes(field)) {
+      const child = messageTypeOf(field)!;
+      forEachChild(message, field, (value, suffix) =>
+        collectMissing(child, value, `${prefix}${suffix()}.`, out),
+      );
+    }
+  }
+}
+
+/** Removes map entries whose closed-enum value is not a value of the enum. */
+export function dropUnknownEnumMapValues(schema: DescMessage, message: Message): void {
+  dropUnknown(schema, message as unknown as MessageRecord);
+}
+
+function dropUnknown(desc: DescMessage, message: MessageRecord): void {
+  const checks = checksFor(desc);
+  for (const field of checks.enumMaps) {
+    if (field.fieldKind !== 'map' || field.mapKind !== 'enum') continue;
+    const known = field.enum.value;
+    const map = message[field.localName] as Record<string, number>;
+    for (const key in map) {
+      if (Object.hasOwn(map, key) && known[map[key]!] === undefined) delete map[key];
+    }
+  }
+  for (const field of checks.enumMapDescent) {
+    const child = messageTypeOf(field)!;
+    forEachChild(message, field, (value) => dropUnknown(child, value));
+  }
+}
+
+/** Whether decoded messages of this type need `dropUnknownEnumMapValues` at all. */
+export function mayHoldUnknownEnumMapValues(schema: DescMessage): boolean {
+  const checks = checksFor(schema);
+  return checks.enumMaps.length > 0 || checks.enumMapDescent.length > 0;
+}

@@ -453,6 +453,41 @@ describe('HttpServer streams', () => {
   });
 });
 
+describe('HttpServer request details', () => {
+  const server = new HttpServer({ delegate: 'master', logger: capturingLogger() });
+  let port = 0;
+  let aborted: Promise<void> | undefined;
+
+  before(async () => {
+    server
+      .route('master', '/wait', (request) => {
+        aborted = new Promise((resolve) => request.signal.addEventListener('abort', () => resolve()));
+        return new Promise(() => {});
+      })
+      .route('master', '/twice', async (request) => {
+        const body = await request.body();
+        assert.equal(await request.body(), body, 'body() is memoised');
+        assert.throws(() => request.bodyStream(), /already consumed/);
+        return textResponse(200, `${request.header('X-Custom')} ${request.remoteAddress} ${body.byteLength}`);
+      });
+    ({ port } = await server.listen('127.0.0.1', 0));
+  });
+  after(() => server.close());
+
+  it('aborts the request signal when the client goes away before the response', async () => {
+    const connection = await RawConnection.open(port);
+    connection.request('GET', '/wait');
+    while (!aborted) await sleep(1);
+    connection.close();
+    await aborted;
+  });
+
+  it('memoises body(), refuses a second consumer, and exposes headers and the peer', async () => {
+    const response = await rawRequest(port, 'POST', '/twice', { 'X-Custom': 'hello' }, 'abc');
+    assert.equal(response.body.toString(), 'hello 127.0.0.1 3');
+  });
+});
+
 describe('HttpServer lifecycle', () => {
   it('ends open streams cleanly on close and stops listening', async () => {
     const server = new HttpServer({ delegate: 'master', logger: capturingLogger(), closeGraceMs: 2000 });

@@ -29,7 +29,7 @@ export interface StreamResponse {
 
 export type HttpResponse = BodyResponse | StreamResponse;
 
-export type StreamCloseReason = 'ended' | 'disconnected' | 'server-closed';
+export type StreamCloseReason = 'ended' | 'aborted' | 'disconnected' | 'server-closed';
 
 /** The writing end of a streaming response (chunked transfer encoding, one record per chunk). */
 export interface RecordStream {
@@ -45,8 +45,13 @@ export interface RecordStream {
   readonly signal: AbortSignal;
   /** Settles once the stream has closed, with why. */
   readonly done: Promise<StreamCloseReason>;
-  /** Sends the terminating chunk. Idempotent. */
+  /** Sends the terminating chunk after whatever is still queued. Idempotent. */
   end(): void;
+  /**
+   * Drops the connection at once, discarding queued records: for a consumer that stopped reading,
+   * which `end()` would otherwise wait on. The client sees a stream cut short. Idempotent.
+   */
+  abort(): void;
 }
 
 export function isStreamResponse(response: HttpResponse): response is StreamResponse {

@@ -426,17 +426,20 @@ class IncomingRequest implements HttpRequest {
 class ResponseRecordStream implements RecordStream {
   readonly signal: AbortSignal;
   readonly done: Promise<StreamCloseReason>;
-  private readonly abort = new AbortController();
+  private readonly closedSignal = new AbortController();
   private settle!: (reason: StreamCloseReason) => void;
   private closeReason: StreamCloseReason | undefined;
   private ending: StreamCloseReason | undefined;
 
   constructor(private readonly res: ServerResponse) {
-    this.signal = this.abort.signal;
+    this.signal = this.closedSignal.signal;
     this.done = new Promise((resolve) => {
       this.settle = resolve;
     });
-    res.once('close', () => this.finish(res.writableFinished ? (this.ending ?? 'ended') : 'disconnected'));
+    res.once('close', () => {
+      if (this.ending === 'aborted') this.finish('aborted');
+      else this.finish(res.writableFinished ? (this.ending ?? 'ended') : 'disconnected');
+    });
     // Errors after a disconnect (EPIPE, ECONNRESET) are expected; 'close' reports them.
     res.on('error', () => {});
   }
@@ -460,6 +463,12 @@ class ResponseRecordStream implements RecordStream {
     this.endBecause('ended');
   }
 
+  abort(): void {
+    if (this.closeReason !== undefined || this.ending === 'aborted') return;
+    this.ending = 'aborted';
+    this.res.destroy();
+  }
+
   endBecause(reason: StreamCloseReason): void {
     if (this.closed) return;
     this.ending = reason;
@@ -473,7 +482,7 @@ class ResponseRecordStream implements RecordStream {
   private finish(reason: StreamCloseReason): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.abort.abort();
+    this.closedSignal.abort();
     this.settle(reason);
   }
 }

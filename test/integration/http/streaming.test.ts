@@ -129,6 +129,32 @@ describe('RecordIO over real HTTP', () => {
     assert.equal(count, written);
   });
 
+  it('aborts a stalled consumer at once, without waiting for it to read', async () => {
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${base}/firehose`, { method: 'POST' }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    response.pause();
+    while (subscribers.size === 0) await sleep(1);
+    const [stream] = [...subscribers];
+    const record = 'z'.repeat(64 * 1024);
+    for (let i = 0; stream!.bufferedBytes === 0 && i < 2000; i++) {
+      stream!.write(record);
+      if (i % 16 === 15) await sleep(1);
+    }
+    assert.ok(stream!.bufferedBytes > 0);
+    stream!.abort();
+    assert.equal(await stream!.done, 'aborted');
+    assert.equal(stream!.write(record), false);
+    response.resume();
+    await assert.rejects(async () => {
+      for await (const _ of decodeRecords(response)) {
+        // Drain whatever made it before the cut.
+      }
+    });
+  });
+
   it('reads a streamed request body (agent ATTACH_CONTAINER_INPUT style) record by record', async () => {
     const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(

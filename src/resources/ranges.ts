@@ -154,6 +154,12 @@ function containsBounds(outer: readonly RangeBound[], inner: readonly RangeBound
   return true;
 }
 
+function sameBounds(left: readonly RangeBound[], right: readonly RangeBound[]): boolean {
+  if (left.length !== right.length) return false;
+  for (let i = 0; i < left.length; i++) if (left[i] !== right[i]) return false;
+  return true;
+}
+
 /** An immutable, normalized set of uint64 values stored as ranges. */
 export class Ranges {
   static readonly EMPTY = new Ranges([]);
@@ -238,7 +244,9 @@ export class Ranges {
   subtract(other: Ranges): Ranges {
     if (other.bounds.length === 0 || this.bounds.length === 0) return this;
     const bounds = subtractBounds(this.bounds, other.bounds);
-    return bounds.length === 0 ? Ranges.EMPTY : new Ranges(bounds);
+    if (bounds.length === 0) return Ranges.EMPTY;
+    // Nothing removed: keep the identity, so callers can cheaply tell that nothing changed.
+    return sameBounds(bounds, this.bounds) ? this : new Ranges(bounds);
   }
 
   intersection(other: Ranges): Ranges {
@@ -261,12 +269,7 @@ export class Ranges {
   }
 
   equals(other: Ranges): boolean {
-    if (this === other) return true;
-    if (this.bounds.length !== other.bounds.length) return false;
-    for (let i = 0; i < this.bounds.length; i++) {
-      if (this.bounds[i] !== other.bounds[i]) return false;
-    }
-    return true;
+    return this === other || sameBounds(this.bounds, other.bounds);
   }
 
   /** Mesos' text form: `[31000-32000, 33000-34000]`; `[]` when empty. */

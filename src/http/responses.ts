@@ -19,7 +19,8 @@ export interface BodyResponse {
 /**
  * A RecordIO stream: the status and headers go out at once, then `open` gets the stream. The stream
  * stays open after `open` returns or resolves; it closes when someone calls `end()`, the client
- * disconnects or the server closes. If `open` throws or rejects, the stream is ended.
+ * disconnects or the server closes. If `open` throws or rejects, the stream is ended. `open` is not
+ * called at all when the client has already gone by the time the handler returns.
  */
 export interface StreamResponse {
   status: number;

@@ -248,6 +248,9 @@ export class HttpServer {
     if (res.headersSent || res.destroyed) return;
     let body = toBytes(response.body);
     try {
+      if (!Number.isInteger(response.status) || response.status < 100 || response.status > 599) {
+        throw new StrataError('INTERNAL', { detail: `handler returned HTTP status ${response.status}` });
+      }
       res.statusCode = response.status;
       applyHeaders(res, response.headers);
       const alreadyEncoded = res.hasHeader('Content-Encoding');

@@ -172,6 +172,7 @@ describe('HttpServer responses and errors', () => {
         headers: { 'X-Bad': 'a\r\nInjected: yes' },
         body: 'x',
       }))
+      .route('master', '/fail/status', () => ({ status: 42 }))
       .route('master', '/leader', (request) => redirectToLeader({ hostname: 'm2', port: 5050 }, request))
       .route('master', '/no-leader', () => serviceUnavailable(NO_LEADER_ELECTED))
       .route('master', '/state', (request) =>
@@ -235,10 +236,11 @@ describe('HttpServer responses and errors', () => {
     assert.equal((await rawRequest(port, 'GET', '/small')).status, 200);
   });
 
-  it('answers 500 when a handler returns a header node:http refuses', async () => {
+  it('answers 500 when a handler returns a header node:http refuses, or a bogus status', async () => {
     const response = await rawRequest(port, 'GET', '/fail/header');
     assert.equal(response.status, 500);
     assert.equal(response.headers.injected, undefined);
+    assert.equal((await rawRequest(port, 'GET', '/fail/status')).status, 500);
   });
 
   it('redirects to the leader with a scheme-relative Location carrying the rewritten path', async () => {

@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { StrataError } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
 import { encodeRecord, encodeRecordString } from '../wire/recordio.js';
 import { headerValue, shouldGzip } from './media.js';
 import {
@@ -44,7 +45,7 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** How long `close()` lets in-flight requests finish before cutting their connections. */
 export const DEFAULT_CLOSE_GRACE_MS = 5000;
 
-/** What the server logs: a subset of pino's Logger, so a pino child logger fits as is. */
+/** What the server logs: a subset of pino's Logger, so the project's loggers (common/log.ts) fit as is. */
 export interface HttpLogger {
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
@@ -116,7 +117,7 @@ export class HttpServer {
     this.routes = new RouteTable<Route>(options.delegate);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
-    this.logger = options.logger ?? stderrLogger;
+    this.logger = options.logger ?? createLogger('http');
   }
 
   /** Serves `endpoint` (`/state`, `/api/v1`, `/` for the root) of process `processId`. */
@@ -500,21 +501,4 @@ function applyHeaders(res: ServerResponse, headers: OutgoingHeaders | undefined)
 function toBytes(body: Uint8Array | string | undefined): Uint8Array {
   if (body === undefined) return new Uint8Array(0);
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-}
-
-const stderrLogger: HttpLogger = {
-  warn(fields, message) {
-    process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...describe(fields) })}\n`);
-  },
-  error(fields, message) {
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg: message, ...describe(fields) })}\n`);
-  },
-};
-
-function describe(fields: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    out[key] = value instanceof Error ? { message: value.message, stack: value.stack } : value;
-  }
-  return out;
 }

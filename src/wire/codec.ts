@@ -5,9 +5,9 @@
  * What @bufbuild/protobuf (v2) does and does not do for us, and what we add:
  * - It decodes messages with unset required fields without complaint: we check every required
  *   field after decoding (WIRE_MISSING_REQUIRED, naming the paths), as C++ peers do.
- * - Closed (proto2) enums: an unknown number in a singular, repeated or oneof field goes to the
- *   unknown fields and the field stays unset, matching C++; map values keep unknown numbers, so we
- *   drop those entries (see proto2-checks.ts).
+ * - Closed (proto2) enums: an unknown number in a singular or oneof field goes to the unknown
+ *   fields and the field stays unset, matching C++; repeated fields and map values keep unknown
+ *   numbers, so we drop those elements and entries (see proto2-checks.ts).
  * - It enforces a recursion limit (default 100, like C++) with a plain Error: we report it as
  *   WIRE_TOO_DEEP and every other failure as WIRE_PROTO_DECODE naming the message type and, where
  *   our own structural scan can find it, the byte offset and field path of the damage.
@@ -27,10 +27,10 @@ import { fail, isStrataError, StrataError } from '../common/errors.js';
 import { DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_LENGTH, parseJson } from './json-text.js';
 import { fromMesosJson, writeMesosJsonText } from './mesos-json.js';
 import {
-  dropUnknownEnumMapValues,
+  dropUnknownEnumValues,
   findMissingRequiredFields,
   hasMissingRequiredFields,
-  mayHoldUnknownEnumMapValues,
+  mayHoldUnknownEnumValues,
 } from './proto2-checks.js';
 
 export const MEDIA_TYPE_JSON = 'application/json';
@@ -62,7 +62,7 @@ export function decodeBinary<Desc extends DescMessage>(
   } catch (error) {
     throw decodeFailure(schema, bytes, maxDepth, error);
   }
-  if (mayHoldUnknownEnumMapValues(schema)) dropUnknownEnumMapValues(schema, message);
+  if (mayHoldUnknownEnumValues(schema)) dropUnknownEnumValues(schema, message);
   if (hasMissingRequiredFields(schema, message)) {
     fail('WIRE_MISSING_REQUIRED', {
       fields: findMissingRequiredFields(schema, message).join(', '),
@@ -137,6 +137,7 @@ class Damage {
   readonly offset: number;
   readonly detail: string;
   readonly tooDeep: boolean;
+  /** Path segments, innermost first. */
   readonly segments: string[] = [];
 
   constructor(offset: number, detail: string, tooDeep = false) {
@@ -153,128 +154,92 @@ const WIRE_START_GROUP = 3;
 const WIRE_END_GROUP = 4;
 const WIRE_FIXED32 = 5;
 
-function locateWireDamage(schema: DescMessage, bytes: Uint8Array, maxDepth: number): WireDamage | undefined {
-  try {
-    const scanner = new WireScanner(bytes, maxDepth);
-    scanner.scanMessage(schema, 0, bytes.byteLength, 1, -1);
-    return undefined;
-  } catch (error) {
-    if (!(error instanceof Damage)) return undefined;
-    const path =
-      error.segments.length === 0 ? '(root)' : error.segments.reverse().join('.').replace(/\.\[/g, '[');
-    return { offset: error.offset, path, detail: error.detail, tooDeep: error.tooDeep };
-  }
+/** What the scanner needs to know about one field number of the message being scanned. */
+interface ScanField {
+  readonly name: string;
+  readonly repeated: boolean;
+  /** The wire types a well-formed record of this field may use. */
+  readonly wireTypes: readonly number[];
+  /** Layout of the nested message, for message fields and map entries. */
+  readonly nested: (() => Layout) | undefined;
 }
 
-class WireScanner {
-  private pos = 0;
-  private readonly bytes: Uint8Array;
-  private readonly maxDepth: number;
+type Layout = (fieldNo: number) => ScanField | undefined;
 
-  constructor(bytes: Uint8Array, maxDepth: number) {
-    this.bytes = bytes;
-    this.maxDepth = maxDepth;
+const layouts = new WeakMap<DescMessage, Layout>();
+
+function messageLayout(desc: DescMessage): Layout {
+  let layout = layouts.get(desc);
+  if (layout === undefined) {
+    const byNumber = new Map<number, ScanField>();
+    for (const field of desc.fields) byNumber.set(field.number, scanFieldOf(field));
+    layout = (fieldNo) => byNumber.get(fieldNo);
+    layouts.set(desc, layout);
   }
+  return layout;
+}
 
-  private varint(end: number): number {
-    const start = this.pos;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= end) throw new Damage(start, 'truncated varint');
-      const byte = this.bytes[this.pos++]!;
-      if (i < 7) value += (byte & 0x7f) * scale;
-      scale *= 128;
-      if ((byte & 0x80) === 0) return value;
+function mapEntryLayout(field: DescField & { fieldKind: 'map' }): Layout {
+  const key: ScanField = {
+    name: 'key',
+    repeated: false,
+    wireTypes: [scalarWireType(field.mapKey)],
+    nested: undefined,
+  };
+  let value: ScanField;
+  switch (field.mapKind) {
+    case 'message': {
+      const child = field.message;
+      value = {
+        name: 'value',
+        repeated: false,
+        wireTypes: [WIRE_LENGTH_DELIMITED],
+        nested: () => messageLayout(child),
+      };
+      break;
     }
-    throw new Damage(start, 'varint longer than 10 bytes');
+    case 'enum':
+      value = { name: 'value', repeated: false, wireTypes: [WIRE_VARINT], nested: undefined };
+      break;
+    default:
+      value = {
+        name: 'value',
+        repeated: false,
+        wireTypes: [scalarWireType(field.scalar)],
+        nested: undefined,
+      };
   }
+  return (fieldNo) => (fieldNo === 1 ? key : fieldNo === 2 ? value : undefined);
+}
 
-  private skip(count: number, end: number, what: string): void {
-    if (count > end - this.pos) throw new Damage(this.pos, `truncated ${what}`);
-    this.pos += count;
-  }
-
-  /**
-   * Scans [start, end) as `desc`. `groupField` >= 0 means a group body terminated by its END_GROUP
-   * tag instead of by `end`.
-   */
-  scanMessage(
-    desc: DescMessage | undefined,
-    start: number,
-    end: number,
-    depth: number,
-    groupField: number,
-  ): void {
-    if (depth > this.maxDepth) throw new Damage(start, 'message nesting too deep', true);
-    this.pos = start;
-    const occurrences = new Map<number, number>();
-    while (this.pos < end) {
-      const tagAt = this.pos;
-      const tag = this.varint(end);
-      const fieldNo = Math.floor(tag / 8);
-      const wireType = tag % 8;
-      const field = desc?.fields.find((f) => f.number === fieldNo);
-      const index = occurrences.get(fieldNo) ?? 0;
-      occurrences.set(fieldNo, index + 1);
-      const segment = field
-        ? field.fieldKind === 'list' || field.fieldKind === 'map'
-          ? `${field.name}[${index}]`
-          : field.name
-        : `#${fieldNo}`;
-      try {
-        if (fieldNo === 0) throw new Damage(tagAt, 'illegal field number 0');
-        if (field && wireTypeMismatch(field, wireType)) {
-          throw new Damage(tagAt, `wire type ${wireType} does not match the field's declared type`);
-        }
-        switch (wireType) {
-          case WIRE_VARINT:
-            this.varint(end);
-            break;
-          case WIRE_FIXED64:
-            this.skip(8, end, 'fixed64');
-            break;
-          case WIRE_FIXED32:
-            this.skip(4, end, 'fixed32');
-            break;
-          case WIRE_LENGTH_DELIMITED: {
-            const lengthAt = this.pos;
-            const length = this.varint(end);
-            if (length > end - this.pos) throw new Damage(lengthAt, `length ${length} runs past the end`);
-            const bodyStart = this.pos;
-            const bodyEnd = bodyStart + length;
-            const child = field ? nestedMessageOf(field) : undefined;
-            if (child !== undefined) this.scanMessage(child.desc, bodyStart, bodyEnd, depth + 1, -1);
-            else if (field?.fieldKind === 'map')
-              this.scanMessage(undefined, bodyStart, bodyEnd, depth + 1, -1);
-            this.pos = bodyEnd;
-            break;
-          }
-          case WIRE_START_GROUP: {
-            const child = field ? nestedMessageOf(field) : undefined;
-            this.scanMessage(child?.desc, this.pos, end, depth + 1, fieldNo);
-            break;
-          }
-          case WIRE_END_GROUP:
-            if (fieldNo === groupField) return;
-            throw new Damage(tagAt, 'unexpected end-group tag');
-          default:
-            throw new Damage(tagAt, `invalid wire type ${wireType}`);
-        }
-      } catch (error) {
-        if (error instanceof Damage) error.segments.push(segment);
-        throw error;
+function scanFieldOf(field: DescField): ScanField {
+  const name = field.name;
+  switch (field.fieldKind) {
+    case 'message': {
+      const child = field.message;
+      const wireType = field.delimitedEncoding ? WIRE_START_GROUP : WIRE_LENGTH_DELIMITED;
+      return { name, repeated: false, wireTypes: [wireType], nested: () => messageLayout(child) };
+    }
+    case 'map': {
+      const entry = mapEntryLayout(field);
+      return { name, repeated: true, wireTypes: [WIRE_LENGTH_DELIMITED], nested: () => entry };
+    }
+    case 'enum':
+      return { name, repeated: false, wireTypes: [WIRE_VARINT], nested: undefined };
+    case 'scalar':
+      return { name, repeated: false, wireTypes: [scalarWireType(field.scalar)], nested: undefined };
+    case 'list': {
+      if (field.listKind === 'message') {
+        const child = field.message;
+        const wireType = field.delimitedEncoding ? WIRE_START_GROUP : WIRE_LENGTH_DELIMITED;
+        return { name, repeated: true, wireTypes: [wireType], nested: () => messageLayout(child) };
       }
+      const wireType = field.listKind === 'enum' ? WIRE_VARINT : scalarWireType(field.scalar);
+      // Packed encoding is accepted for every numeric list, whatever the declaration says.
+      const wireTypes = wireType === WIRE_LENGTH_DELIMITED ? [wireType] : [wireType, WIRE_LENGTH_DELIMITED];
+      return { name, repeated: true, wireTypes, nested: undefined };
     }
-    if (groupField >= 0) throw new Damage(end, 'group without end-group tag');
-    if (this.pos > end) throw new Damage(end, 'record runs past the end of its message');
   }
-}
-
-function nestedMessageOf(field: DescField): { desc: DescMessage } | undefined {
-  if (field.fieldKind === 'message') return { desc: field.message };
-  if (field.fieldKind === 'list' && field.listKind === 'message') return { desc: field.message };
-  return undefined;
 }
 
 /** The wire type a scalar is written with when not packed. */
@@ -296,26 +261,114 @@ function scalarWireType(scalar: ScalarType): number {
   }
 }
 
-function wireTypeMismatch(field: DescField, wireType: number): boolean {
-  switch (field.fieldKind) {
-    case 'message':
-      return wireType !== (field.delimitedEncoding ? WIRE_START_GROUP : WIRE_LENGTH_DELIMITED);
-    case 'map':
-      return wireType !== WIRE_LENGTH_DELIMITED;
-    case 'enum':
-      return wireType !== WIRE_VARINT;
-    case 'scalar':
-      return wireType !== scalarWireType(field.scalar);
-    case 'list': {
-      if (field.listKind === 'message') {
-        return wireType !== (field.delimitedEncoding ? WIRE_START_GROUP : WIRE_LENGTH_DELIMITED);
-      }
-      const expected = field.listKind === 'enum' ? WIRE_VARINT : scalarWireType(field.scalar);
-      // Packed encoding is accepted for every numeric list, whatever the declaration says.
-      return (
-        wireType !== expected && !(wireType === WIRE_LENGTH_DELIMITED && expected !== WIRE_LENGTH_DELIMITED)
-      );
+function locateWireDamage(schema: DescMessage, bytes: Uint8Array, maxDepth: number): WireDamage | undefined {
+  try {
+    new WireScanner(bytes, maxDepth).scan(messageLayout(schema), 0, bytes.byteLength, 1, -1);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof Damage)) return undefined;
+    let path = '';
+    for (let i = error.segments.length - 1; i >= 0; i--) {
+      const segment = error.segments[i]!;
+      path += path === '' || segment.startsWith('[') ? segment : '.' + segment;
     }
+    return { offset: error.offset, path: path || '(root)', detail: error.detail, tooDeep: error.tooDeep };
+  }
+}
+
+class WireScanner {
+  private pos = 0;
+  private readonly bytes: Uint8Array;
+  private readonly maxDepth: number;
+
+  constructor(bytes: Uint8Array, maxDepth: number) {
+    this.bytes = bytes;
+    this.maxDepth = maxDepth;
+  }
+
+  private varint(end: number): number {
+    const start = this.pos;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= end) throw new Damage(start, 'truncated varint');
+      const byte = this.bytes[this.pos++]!;
+      value += (byte & 0x7f) * scale;
+      scale *= 128;
+      if ((byte & 0x80) === 0) return value;
+    }
+    throw new Damage(start, 'varint longer than 10 bytes');
+  }
+
+  private skip(count: number, end: number, what: string): void {
+    if (count > end - this.pos) throw new Damage(this.pos, `truncated ${what}`);
+    this.pos += count;
+  }
+
+  /**
+   * Scans [start, end) with `layout`. `groupField` >= 0 means a group body, terminated by its
+   * END_GROUP tag rather than by `end`.
+   */
+  scan(layout: Layout | undefined, start: number, end: number, depth: number, groupField: number): void {
+    if (depth > this.maxDepth) throw new Damage(start, 'message nesting too deep', true);
+    this.pos = start;
+    const occurrences = new Map<number, number>();
+    while (this.pos < end) {
+      const tagAt = this.pos;
+      const tag = this.varint(end);
+      const fieldNo = Math.floor(tag / 8);
+      const wireType = tag % 8;
+      const field = layout?.(fieldNo);
+      let segment = `#${fieldNo}`;
+      if (field !== undefined) {
+        const index = occurrences.get(fieldNo) ?? 0;
+        occurrences.set(fieldNo, index + 1);
+        segment = field.repeated ? `${field.name}[${index}]` : field.name;
+      }
+      try {
+        if (fieldNo === 0 || fieldNo > 0x1fffffff) throw new Damage(tagAt, `illegal field number ${fieldNo}`);
+        if (
+          field !== undefined &&
+          wireType !== WIRE_END_GROUP &&
+          wireType <= WIRE_FIXED32 &&
+          !field.wireTypes.includes(wireType)
+        ) {
+          throw new Damage(tagAt, `wire type ${wireType} does not match the field's declared type`);
+        }
+        switch (wireType) {
+          case WIRE_VARINT:
+            this.varint(end);
+            break;
+          case WIRE_FIXED64:
+            this.skip(8, end, 'fixed64');
+            break;
+          case WIRE_FIXED32:
+            this.skip(4, end, 'fixed32');
+            break;
+          case WIRE_LENGTH_DELIMITED: {
+            const lengthAt = this.pos;
+            const length = this.varint(end);
+            if (length > end - this.pos) throw new Damage(lengthAt, `length ${length} runs past the end`);
+            const bodyEnd = this.pos + length;
+            if (field?.nested !== undefined) this.scan(field.nested(), this.pos, bodyEnd, depth + 1, -1);
+            this.pos = bodyEnd;
+            break;
+          }
+          case WIRE_START_GROUP:
+            this.scan(field?.nested?.(), this.pos, end, depth + 1, fieldNo);
+            break;
+          case WIRE_END_GROUP:
+            if (fieldNo === groupField) return;
+            throw new Damage(tagAt, 'unexpected end-group tag');
+          default:
+            throw new Damage(tagAt, `invalid wire type ${wireType}`);
+        }
+      } catch (error) {
+        if (error instanceof Damage) error.segments.push(segment);
+        throw error;
+      }
+    }
+    if (groupField >= 0) throw new Damage(end, 'group without end-group tag');
   }
 }
 

@@ -6,9 +6,10 @@
  *   reads one without complaint; C++ peers (and Mesos itself) reject such messages, so we check
  *   after every decode and name the missing paths the way protobuf's InitializationErrorString()
  *   does (`subscribe.framework_info.user`, `offers.offers[3].hostname`).
- * - Closed enums in map values. protobuf-es already treats an unknown number in a singular,
- *   repeated or oneof enum field as unset (it moves to the unknown fields, as C++ does), but keeps
- *   it in a map value; we drop such entries.
+ * - Closed (proto2) enums. protobuf-es treats an unknown number in a singular or oneof enum field
+ *   as unset (it moves to the unknown fields, as C++ does), but keeps unknown numbers in repeated
+ *   fields and map values; we drop those elements and entries, so that every enum value a decoded
+ *   message holds has a name.
  *
  * Both walks only descend into fields whose type can reach a relevant field, so a message type
  * without required fields costs nothing to check.
@@ -23,23 +24,25 @@ interface TypeChecks {
   readonly required: readonly DescField[];
   /** Message-typed fields (singular, oneof, list, map) whose type can reach a required field. */
   readonly requiredDescent: readonly DescField[];
-  /** Map fields of this type whose values are closed enums. */
-  readonly enumMaps: readonly DescField[];
-  /** Message-typed fields whose type can reach a closed-enum map. */
-  readonly enumMapDescent: readonly DescField[];
+  /** List and map fields of this type whose elements are closed enums. */
+  readonly enumContainers: readonly DescField[];
+  /** Message-typed fields whose type can reach a closed-enum list or map. */
+  readonly enumContainerDescent: readonly DescField[];
 }
 
 const checksCache = new WeakMap<DescMessage, TypeChecks>();
 const reachesRequiredCache = new WeakMap<DescMessage, boolean>();
-const reachesEnumMapCache = new WeakMap<DescMessage, boolean>();
+const reachesEnumContainerCache = new WeakMap<DescMessage, boolean>();
 
 function isRequired(field: DescField): boolean {
   // FeatureSet.FieldPresence.LEGACY_REQUIRED
   return field.presence === 3;
 }
 
-function isClosedEnumMap(field: DescField): boolean {
-  return field.fieldKind === 'map' && field.mapKind === 'enum' && !field.enum.open;
+function isClosedEnumContainer(field: DescField): boolean {
+  if (field.fieldKind === 'map') return field.mapKind === 'enum' && !field.enum.open;
+  if (field.fieldKind === 'list') return field.listKind === 'enum' && !field.enum.open;
+  return false;
 }
 
 /** The message type a field leads to, for singular, oneof, list and map fields. */
@@ -87,18 +90,19 @@ function checksFor(desc: DescMessage): TypeChecks {
   if (checks !== undefined) return checks;
   const required: DescField[] = [];
   const requiredDescent: DescField[] = [];
-  const enumMaps: DescField[] = [];
-  const enumMapDescent: DescField[] = [];
+  const enumContainers: DescField[] = [];
+  const enumContainerDescent: DescField[] = [];
   for (const field of desc.fields) {
     if (isRequired(field)) required.push(field);
-    if (isClosedEnumMap(field)) enumMaps.push(field);
+    if (isClosedEnumContainer(field)) enumContainers.push(field);
     const child = messageTypeOf(field);
     if (child === undefined) continue;
     if (reaches(child, (d) => d.fields.some(isRequired), reachesRequiredCache)) requiredDescent.push(field);
-    if (reaches(child, (d) => d.fields.some(isClosedEnumMap), reachesEnumMapCache))
-      enumMapDescent.push(field);
+    if (reaches(child, (d) => d.fields.some(isClosedEnumContainer), reachesEnumContainerCache)) {
+      enumContainerDescent.push(field);
+    }
   }
-  checks = { required, requiredDescent, enumMaps, enumMapDescent };
+  checks = { required, requiredDescent, enumContainers, enumContainerDescent };
   checksCache.set(desc, checks);
   return checks;
 }
@@ -198,29 +202,36 @@ function collectMissing(desc: DescMessage, message: MessageRecord, prefix: strin
   }
 }
 
-/** Removes map entries whose closed-enum value is not a value of the enum. */
-export function dropUnknownEnumMapValues(schema: DescMessage, message: Message): void {
+/** Removes list elements and map entries holding a number that is not a value of their closed enum. */
+export function dropUnknownEnumValues(schema: DescMessage, message: Message): void {
   dropUnknown(schema, message as unknown as MessageRecord);
 }
 
 function dropUnknown(desc: DescMessage, message: MessageRecord): void {
   const checks = checksFor(desc);
-  for (const field of checks.enumMaps) {
-    if (field.fieldKind !== 'map' || field.mapKind !== 'enum') continue;
-    const known = field.enum.value;
-    const map = message[field.localName] as Record<string, number>;
-    for (const key in map) {
-      if (Object.hasOwn(map, key) && known[map[key]!] === undefined) delete map[key];
+  for (const field of checks.enumContainers) {
+    if (field.fieldKind === 'list' && field.listKind === 'enum') {
+      const known = field.enum.value;
+      const list = message[field.localName] as number[];
+      if (list.some((value) => known[value] === undefined)) {
+        message[field.localName] = list.filter((value) => known[value] !== undefined);
+      }
+    } else if (field.fieldKind === 'map' && field.mapKind === 'enum') {
+      const known = field.enum.value;
+      const map = message[field.localName] as Record<string, number>;
+      for (const key in map) {
+        if (Object.hasOwn(map, key) && known[map[key]!] === undefined) delete map[key];
+      }
     }
   }
-  for (const field of checks.enumMapDescent) {
+  for (const field of checks.enumContainerDescent) {
     const child = messageTypeOf(field)!;
     forEachChild(message, field, (value) => dropUnknown(child, value));
   }
 }
 
-/** Whether decoded messages of this type need `dropUnknownEnumMapValues` at all. */
-export function mayHoldUnknownEnumMapValues(schema: DescMessage): boolean {
+/** Whether decoded messages of this type need `dropUnknownEnumValues` at all. */
+export function mayHoldUnknownEnumValues(schema: DescMessage): boolean {
   const checks = checksFor(schema);
-  return checks.enumMaps.length > 0 || checks.enumMapDescent.length > 0;
+  return checks.enumContainers.length > 0 || checks.enumContainerDescent.length > 0;
 }

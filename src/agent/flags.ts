@@ -19,7 +19,10 @@ export const agentFlags = {
   ip: stringOption({ help: 'IP address to listen on', default: '127.0.0.1' }),
   port: intOption({ help: 'port to listen on', default: 5051, validate: validPort }),
   hostname: stringOption({ help: 'hostname to advertise (default: the IP address)' }),
-  work_dir: stringOption({ help: 'where the agent keeps sandboxes and checkpoints', required: true }),
+  work_dir: stringOption({
+    help: 'where the agent keeps sandboxes and checkpoints (default: a per-user state directory,\n' +
+      '~/.local/state/strata/agent-<port>)',
+  }),
   resources: stringOption({
     help: 'total resources to offer, e.g. cpus:2;mem:1024;disk:4096;ports:[31000-32000]\n' +
       'or a JSON array of Resource; detected from the machine (cgroup-aware) when unset',

@@ -9,6 +9,7 @@
  * StreamResponse (headers flushed, chunked, records written one per chunk). Anything thrown becomes
  * a response through errorToResponse; nothing a handler does can take the process down.
  */
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import {
   createServer,
@@ -78,6 +79,8 @@ export interface HttpRequest {
   bodyStream(): AsyncIterable<Uint8Array>;
 }
 
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 export type Handler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;
 
 export interface RouteOptions {
@@ -111,6 +114,7 @@ export class HttpServer {
   private readonly logger: HttpLogger;
   private readonly streams = new Set<ResponseRecordStream>();
   private server: Server | undefined;
+  private upgradeHandler: UpgradeHandler | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: HttpServerOptions = {}) {
@@ -129,6 +133,16 @@ export class HttpServer {
     return this;
   }
 
+  /**
+   * Takes over HTTP/1.1 Upgrade requests (the master's strata-link/1 agent connections). Without
+   * a handler, node:http closes such connections.
+   */
+  onUpgrade(handler: UpgradeHandler): this {
+    this.upgradeHandler = handler;
+    this.server?.on('upgrade', handler);
+    return this;
+  }
+
   /** Starts listening; port 0 picks a free port. Resolves with the address actually bound. */
   async listen(host: string, port: number): Promise<BoundAddress> {
     if (this.server) throw new StrataError('INTERNAL', { detail: 'HttpServer.listen called twice' });
@@ -141,6 +155,7 @@ export class HttpServer {
       });
     });
     this.server = server;
+    if (this.upgradeHandler) server.on('upgrade', this.upgradeHandler);
     const settled = new AbortController();
     try {
       server.listen({ host, port });

@@ -18,7 +18,10 @@ export const masterFlags = {
   ip: stringOption({ help: 'IP address to listen on', default: '127.0.0.1' }),
   port: intOption({ help: 'port to listen on', default: 5050, validate: validPort }),
   hostname: stringOption({ help: 'hostname to advertise to agents, frameworks and in redirects' }),
-  work_dir: stringOption({ help: 'where the master keeps its registry (the embedded local store)' }),
+  work_dir: stringOption({
+    help: 'where the master keeps its registry, the embedded local store (default: a per-user state\n' +
+      'directory, ~/.local/state/strata/master-<port>)',
+  }),
   cluster: stringOption({ help: 'human-readable cluster name shown in the web UI and state' }),
   offer_timeout: durationOption({ help: 'rescind an offer not used within this time (unset: never)' }),
   agent_ping_timeout: durationOption({ help: 'time an agent has to answer a ping', default: 15_000 }),

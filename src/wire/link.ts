@@ -111,16 +111,15 @@ export class LinkConnection<InSchema extends DescMessage, OutSchema extends Desc
 }
 
 /**
- * Accepts links on `server` at `LINK_PATH`. Other upgrade requests are refused with 400 so a
- * stray WebSocket client gets an answer instead of a hung socket.
+ * The handler for HTTP upgrade requests that accepts links at `LINK_PATH`. Other upgrade requests
+ * are refused with 400 so a stray WebSocket client gets an answer instead of a hung socket.
  */
-export function acceptLinks<InSchema extends DescMessage, OutSchema extends DescMessage>(
-  server: Server,
+export function linkUpgradeHandler<InSchema extends DescMessage, OutSchema extends DescMessage>(
   inSchema: InSchema,
   outSchema: OutSchema,
   onLink: (link: LinkConnection<InSchema, OutSchema>, request: IncomingMessage) => void,
-): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
     const wanted = (req.headers.upgrade ?? '').toLowerCase() === LINK_PROTOCOL;
     if (path !== LINK_PATH || !wanted) {
@@ -133,7 +132,17 @@ export function acceptLinks<InSchema extends DescMessage, OutSchema extends Desc
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${LINK_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     onLink(new LinkConnection(socket, inSchema, outSchema, remote, head), req);
-  });
+  };
+}
+
+/** Accepts links on a plain node:http `server` (see `linkUpgradeHandler`). */
+export function acceptLinks<InSchema extends DescMessage, OutSchema extends DescMessage>(
+  server: Server,
+  inSchema: InSchema,
+  outSchema: OutSchema,
+  onLink: (link: LinkConnection<InSchema, OutSchema>, request: IncomingMessage) => void,
+): void {
+  server.on('upgrade', linkUpgradeHandler(inSchema, outSchema, onLink));
 }
 
 /** Opens a link to `host:port`; rejects with a catalogue error when the master refuses or is down. */

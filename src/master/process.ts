@@ -1,0 +1,149 @@
+/**
+ * Wires a master process together: flags → registry, allocator, Master, HTTP routes, agent links,
+ * allocation timer, signal handling.
+ */
+import { create } from '@bufbuild/protobuf';
+import { SimpleDrfAllocator } from '../allocator/simple-drf.js';
+import { type Clock, systemClock } from '../common/clock.js';
+import { fail } from '../common/errors.js';
+import { IdMinter, masterPid, newMasterId } from '../common/ids.js';
+import { createLogger } from '../common/log.js';
+import type { OptionValues } from '../common/options.js';
+import { renderFlags } from '../common/options.js';
+import { defaultWorkDir } from '../common/paths.js';
+import { MESOS_COMPATIBLE_VERSION, versionInfo } from '../common/version.js';
+import { APPLICATION_JSON } from '../http/media.js';
+import { jsonResponse, textResponse } from '../http/responses.js';
+import { HttpServer } from '../http/server.js';
+import { parseResources } from '../resources/flags.js';
+import type { Resources } from '../resources/resources.js';
+import { MasterInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { AgentToMasterSchema, MasterToAgentSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
+import { linkUpgradeHandler } from '../wire/link.js';
+import { registerLegacyEndpoints } from './endpoints.js';
+import { type MasterFlags, masterFlags } from './flags.js';
+import { Master } from './master.js';
+import { LocalStoreRegistry } from './registry/local-store.js';
+import { schedulerApiHandler } from './scheduler-api.js';
+
+export interface RunningMaster {
+  readonly master: Master;
+  readonly address: { host: string; port: number };
+  readonly workDir: string;
+  /** Settles when the master has stopped. */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `a.b.c.d` as Mesos packs it into MasterInfo.ip: network-order bytes read as little-endian. */
+export function packIpv4(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return 0;
+  return (parts[0]! + parts[1]! * 2 ** 8 + parts[2]! * 2 ** 16 + parts[3]! * 2 ** 24) >>> 0;
+}
+
+/** `--min_allocatable_resources=cpus:0.01|mem:32`: alternatives separated by `|`. */
+export function parseMinAllocatable(text: string): Resources[] {
+  return text
+    .split('|')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((alternative) => {
+      try {
+        return parseResources(alternative);
+      } catch (err) {
+        return fail('OPTIONS_BAD_VALUE', { flag: 'min_allocatable_resources', detail: (err as Error).message });
+      }
+    });
+}
+
+export async function startMaster(
+  flags: OptionValues<MasterFlags>,
+  options: { clock?: Clock; installSignalHandlers?: boolean } = {},
+): Promise<RunningMaster> {
+  const clock = options.clock ?? systemClock;
+  const log = createLogger('master', flags.logging_level);
+  const minAllocatable = parseMinAllocatable(flags.min_allocatable_resources);
+  const workDir = flags.work_dir ?? defaultWorkDir('master', flags.port);
+  const registry = new LocalStoreRegistry(workDir);
+
+  const http = new HttpServer({ delegate: 'master', logger: log });
+  const bound = await http.listen(flags.ip, flags.port);
+  const hostname = flags.hostname ?? flags.ip;
+  const masterId = newMasterId();
+  const masterInfo = create(MasterInfoSchema, {
+    id: masterId,
+    ip: packIpv4(bound.host),
+    port: bound.port,
+    pid: masterPid(bound.host, bound.port),
+    hostname,
+    version: MESOS_COMPATIBLE_VERSION,
+    address: { hostname, ip: bound.host, port: bound.port },
+  });
+  await registry.apply({ type: 'recover-master', masterId });
+
+  const allocator = new SimpleDrfAllocator({ seed: Date.now() & 0x7fffffff, minAllocatable });
+  const master = new Master(
+    masterInfo,
+    {
+      heartbeatIntervalMs: flags.heartbeat_interval,
+      offerTimeoutMs: flags.offer_timeout,
+      agentPingTimeoutMs: flags.agent_ping_timeout,
+      maxAgentPingTimeouts: flags.max_agent_ping_timeouts,
+      maxCompletedFrameworks: flags.max_completed_frameworks,
+      maxCompletedTasksPerFramework: flags.max_completed_tasks_per_framework,
+      maxUnreachableTasksPerFramework: flags.max_unreachable_tasks_per_framework,
+    },
+    allocator,
+    new IdMinter(masterId),
+    clock,
+    log,
+    registry,
+  );
+
+  http.onUpgrade(linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)));
+  http.route('master', '/api/v1/scheduler', schedulerApiHandler(master));
+  http.route('master', '/health', () => ({ status: 200 }));
+  for (const process of ['master', 'version']) {
+    http.route(process, process === 'version' ? '/' : '/version', (req) =>
+      jsonResponse(req.query, JSON.stringify(versionInfo())),
+    );
+  }
+  http.route('master', '/flags', (req) => {
+    if (req.method !== 'GET') return textResponse(405, '');
+    return jsonResponse(req.query, JSON.stringify({ flags: renderFlags(masterFlags, flags) }));
+  });
+  http.route('master', '/redirect', (req) => {
+    if (req.subPath !== '') return { status: 404 };
+    return { status: 307, headers: { Location: `//${hostname}:${bound.port}` } };
+  });
+  registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
+
+  const allocation = clock.setInterval(() => master.allocate(), flags.allocation_interval);
+  log.info({ address: `${bound.host}:${bound.port}`, masterId, workDir }, 'master started');
+
+  let resolveClosed: () => void;
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      allocation.cancel();
+      master.close();
+      await http.close();
+      await registry.close();
+      log.info('master stopped');
+      resolveClosed();
+    })();
+    return closing;
+  };
+  if (options.installSignalHandlers !== false) {
+    const onSignal = () => void close();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return { master, address: { host: bound.host, port: bound.port }, workDir, closed, close };
+}
+
+export { APPLICATION_JSON };

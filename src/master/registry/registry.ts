@@ -1,0 +1,67 @@
+/**
+ * The master's durable state (mesos-internals.md section 5.4): which agents were admitted, which
+ * are unreachable or gone, and (later) weights, quota and maintenance. Frameworks, tasks and
+ * offers are never stored: they are rebuilt from agents and schedulers after a restart.
+ *
+ * Operations are small typed records applied in order; a store writes a whole new snapshot, so a
+ * crash leaves either the old or the new state, never a mix.
+ */
+export interface AdmittedAgent {
+  id: string;
+  hostname: string;
+  pid: string;
+}
+
+export interface RegistryState {
+  /** The last master that recovered this registry. */
+  masterId: string | undefined;
+  agents: Record<string, AdmittedAgent>;
+  /** agent id → epoch ms when it was marked unreachable. */
+  unreachable: Record<string, number>;
+  weights: Record<string, number>;
+}
+
+export type RegistryOperation =
+  | { type: 'recover-master'; masterId: string }
+  | { type: 'admit-agent'; agent: AdmittedAgent }
+  | { type: 'mark-unreachable'; agentId: string; at: number }
+  | { type: 'mark-reachable'; agent: AdmittedAgent }
+  | { type: 'remove-agent'; agentId: string }
+  | { type: 'update-weights'; weights: Record<string, number> };
+
+export interface Registry {
+  /** The state as of the last successful store. */
+  get(): RegistryState;
+  /** Applies operations in order and stores them durably; resolves once stored. */
+  apply(...operations: RegistryOperation[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function emptyRegistryState(): RegistryState {
+  return { masterId: undefined, agents: {}, unreachable: {}, weights: {} };
+}
+
+/** Pure: the state after one operation. */
+export function applyOperation(state: RegistryState, op: RegistryOperation): RegistryState {
+  switch (op.type) {
+    case 'recover-master':
+      return { ...state, masterId: op.masterId };
+    case 'admit-agent':
+    case 'mark-reachable': {
+      const unreachable = { ...state.unreachable };
+      delete unreachable[op.agent.id];
+      return { ...state, agents: { ...state.agents, [op.agent.id]: op.agent }, unreachable };
+    }
+    case 'mark-unreachable':
+      return { ...state, unreachable: { ...state.unreachable, [op.agentId]: op.at } };
+    case 'remove-agent': {
+      const agents = { ...state.agents };
+      const unreachable = { ...state.unreachable };
+      delete agents[op.agentId];
+      delete unreachable[op.agentId];
+      return { ...state, agents, unreachable };
+    }
+    case 'update-weights':
+      return { ...state, weights: { ...op.weights } };
+  }
+}

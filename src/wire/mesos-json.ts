@@ -719,8 +719,10 @@ function writeMessageText(plan: MessagePlan, message: MessageRecord, ctx: WriteC
         if (value !== undefined && Object.hasOwn(message, field.localName))
           piece = field.writeText(value, ctx);
         if (piece === undefined) {
+          // A required field with a default (MasterInfo.port) is written with it, as stout does,
+          // but still counts as missing for encoders that insist on required fields.
           piece = field.defaultText;
-          if (piece === undefined && field.required) ctx.missingRequired = true;
+          if (field.required) ctx.missingRequired = true;
         }
         break;
       }
@@ -780,7 +782,7 @@ function writeMessageTree(plan: MessagePlan, message: MessageRecord, ctx: WriteC
         if (raw !== undefined && Object.hasOwn(message, field.localName)) value = field.writeTree(raw, ctx);
         if (value === undefined) {
           value = field.defaultTree;
-          if (value === undefined && field.required) ctx.missingRequired = true;
+          if (field.required) ctx.missingRequired = true;
         }
         break;
       }
@@ -822,7 +824,7 @@ function writeMessageTree(plan: MessagePlan, message: MessageRecord, ctx: WriteC
 
 export interface MesosJsonWriteResult<T> {
   readonly json: T;
-  /** True when some required field without a default was unset (the output then lacks it). */
+  /** True when some required field was unset (written with its default if it has one, else absent). */
   readonly missingRequired: boolean;
 }
 

@@ -17,6 +17,7 @@ import {
   FrameworkInfo_Capability_Type,
   FrameworkInfoSchema,
   HealthCheckSchema,
+  MasterInfoSchema,
   ResourceSchema,
   TaskState,
   TaskStatus_Source,
@@ -398,6 +399,20 @@ describe('scheduler Event samples', () => {
 });
 
 describe('defaults emitted for other message types', () => {
+  it('a required field with a default is written with it, yet encoders still refuse it unset', () => {
+    const master = create(MasterInfoSchema, { id: 'm', ip: 16777226 });
+    assert.equal(toMesosJsonText(MasterInfoSchema, master), '{"id":"m","ip":16777226,"port":5050}');
+    assert.throws(() => codec.encode(MasterInfoSchema, master, MEDIA_TYPE_JSON), isCode('INTERNAL', /port/));
+    assert.throws(
+      () => codec.encode(MasterInfoSchema, master, MEDIA_TYPE_PROTOBUF),
+      isCode('INTERNAL', /port/),
+    );
+    assert.throws(
+      () => fromMesosJson(MasterInfoSchema, '{"id":"m","ip":1}'),
+      isCode('WIRE_MISSING_REQUIRED', 'Missing required fields: port'),
+    );
+  });
+
   it('CommandInfo.shell, HealthCheck timings, Environment.Variable.type', () => {
     assert.equal(toMesosJsonText(CommandInfoSchema, create(CommandInfoSchema)), '{"shell":true}');
     assert.equal(

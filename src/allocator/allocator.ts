@@ -70,7 +70,13 @@ export interface Allocator {
    * task ended. With `refuseSeconds > 0` they are not offered back to that framework from that
    * agent until `now + refuseSeconds`.
    */
-  recoverResources(frameworkId: string, agentId: string, resources: Resources, refuseSeconds: number, now: number): void;
+  recoverResources(
+    frameworkId: string,
+    agentId: string,
+    resources: Resources,
+    refuseSeconds: number,
+    now: number,
+  ): void;
 
   /** No offers for these roles of the framework (all its roles when empty) until revived. */
   suppressOffers(frameworkId: string, roles: readonly string[]): void;

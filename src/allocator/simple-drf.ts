@@ -97,7 +97,8 @@ export class SimpleDrfAllocator implements Allocator {
     for (const [frameworkId, resources] of used) {
       allocated = allocated.add(resources);
       const framework = this.frameworks.get(frameworkId);
-      if (framework) framework.allocated.set(id, (framework.allocated.get(id) ?? Resources.EMPTY).add(resources));
+      if (framework)
+        framework.allocated.set(id, (framework.allocated.get(id) ?? Resources.EMPTY).add(resources));
     }
     this.agents.set(id, { spec, active: true, allocated });
     this.recomputeTotals();
@@ -129,7 +130,13 @@ export class SimpleDrfAllocator implements Allocator {
     this.recomputeTotals();
   }
 
-  recoverResources(frameworkId: string, agentId: string, resources: Resources, refuseSeconds: number, now: number): void {
+  recoverResources(
+    frameworkId: string,
+    agentId: string,
+    resources: Resources,
+    refuseSeconds: number,
+    now: number,
+  ): void {
     const agent = this.agents.get(agentId);
     const framework = this.frameworks.get(frameworkId);
     if (agent) agent.allocated = subtractPresent(agent.allocated, resources);
@@ -176,7 +183,8 @@ export class SimpleDrfAllocator implements Allocator {
       for (const [frameworkId, role] of this.candidates(agentId, now)) {
         const framework = this.frameworks.get(frameworkId)!;
         let offered = available.allocatableTo(role);
-        if (!framework.spec.capabilities.has('GPU_RESOURCES')) offered = offered.filter((r) => r.name !== 'gpus');
+        if (!framework.spec.capabilities.has('GPU_RESOURCES'))
+          offered = offered.filter((r) => r.name !== 'gpus');
         if (!framework.spec.capabilities.has('REVOCABLE_RESOURCES')) offered = offered.nonRevocable();
         if (offered.isEmpty() || !this.worthOffering(offered)) continue;
         const tagged = offered.allocate(role);
@@ -226,7 +234,8 @@ export class SimpleDrfAllocator implements Allocator {
   private recomputeTotals(): void {
     const totals = new Map<string, number>();
     for (const agent of this.agents.values()) {
-      for (const [name, amount] of agent.spec.total.scalarTotals()) totals.set(name, (totals.get(name) ?? 0) + amount);
+      for (const [name, amount] of agent.spec.total.scalarTotals())
+        totals.set(name, (totals.get(name) ?? 0) + amount);
     }
     this.clusterTotals = totals;
   }

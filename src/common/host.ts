@@ -36,7 +36,8 @@ export function findExecutable(name: string, extraDirs: readonly string[] = []):
 
 function detectCgroups(): { mode: CgroupsMode; hybridV2Controllers: string[] } {
   try {
-    if (statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC) return { mode: 'v2', hybridV2Controllers: [] };
+    if (statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC)
+      return { mode: 'v2', hybridV2Controllers: [] };
   } catch {
     return { mode: 'none', hybridV2Controllers: [] };
   }
@@ -45,7 +46,9 @@ function detectCgroups(): { mode: CgroupsMode; hybridV2Controllers: string[] } {
     const stillOwned = controllers.filter((c) => !isMountedV1(c));
     return { mode: 'hybrid', hybridV2Controllers: stillOwned };
   }
-  return existsSync('/sys/fs/cgroup/memory') ? { mode: 'v1', hybridV2Controllers: [] } : { mode: 'none', hybridV2Controllers: [] };
+  return existsSync('/sys/fs/cgroup/memory')
+    ? { mode: 'v1', hybridV2Controllers: [] }
+    : { mode: 'none', hybridV2Controllers: [] };
 }
 
 function isMountedV1(controller: string): boolean {

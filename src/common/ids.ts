@@ -44,7 +44,8 @@ export const MAX_ID_LENGTH = 255;
  */
 export function invalidIdReason(id: string): string | undefined {
   if (id.length === 0) return 'ID must not be empty';
-  if (Buffer.byteLength(id, 'utf8') > MAX_ID_LENGTH) return `ID must not be longer than ${MAX_ID_LENGTH} bytes`;
+  if (Buffer.byteLength(id, 'utf8') > MAX_ID_LENGTH)
+    return `ID must not be longer than ${MAX_ID_LENGTH} bytes`;
   if (id === '.' || id === '..') return `'${id}' is disallowed`;
   if (id.includes('/')) return "ID must not contain '/'";
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we reject

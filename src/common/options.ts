@@ -140,7 +140,9 @@ export function bytesOption(def: WithDefault<number>): Option<number> {
     def,
     (text) => {
       const b = parseBytes(text);
-      return b === undefined ? { error: `'${text}' is not a byte size (examples: 1024B, 512MB, 10GB)` } : { value: b };
+      return b === undefined
+        ? { error: `'${text}' is not a byte size (examples: 1024B, 512MB, 10GB)` }
+        : { value: b };
     },
     formatBytes,
   );
@@ -177,7 +179,9 @@ export function listOption(def: WithDefault<readonly string[]>): Option<readonly
 }
 
 export type OptionTable = Record<string, Option<unknown>>;
-export type OptionValues<T extends OptionTable> = { readonly [K in keyof T]: T[K] extends Option<infer V> ? V : never };
+export type OptionValues<T extends OptionTable> = {
+  readonly [K in keyof T]: T[K] extends Option<infer V> ? V : never;
+};
 export type OptionSource = 'default' | 'environment' | 'command line';
 
 export interface ParsedOptions<T extends OptionTable> {
@@ -321,7 +325,10 @@ export function parseOptions<T extends OptionTable>(
 }
 
 /** The flag values as Mesos' `/flags` shows them: every flag that has a value, as text. */
-export function renderFlags<T extends OptionTable>(table: T, values: OptionValues<T>): Record<string, string> {
+export function renderFlags<T extends OptionTable>(
+  table: T,
+  values: OptionValues<T>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(table).sort()) {
     const value = (values as Record<string, unknown>)[name];
@@ -336,7 +343,8 @@ export function formatHelp(table: OptionTable, usage: string): string {
   const lines = [`Usage: ${usage}`, '', 'Flags (also settable as STRATA_<FLAG> in the environment):'];
   for (const name of Object.keys(table).sort()) {
     const option = table[name]!;
-    const hint = option.kind === 'bool' ? '' : `=<${option.choices ? option.choices.join('|') : option.kind}>`;
+    const hint =
+      option.kind === 'bool' ? '' : `=<${option.choices ? option.choices.join('|') : option.kind}>`;
     lines.push(`  --${name}${hint}`);
     const defaultText = option.defaultValue === undefined ? '' : option.format(option.defaultValue);
     const suffix = option.required ? ' (required)' : defaultText !== '' ? ` (default: ${defaultText})` : '';

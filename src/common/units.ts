@@ -42,7 +42,13 @@ export function formatDuration(ms: number): string {
   return `${ms * 1e6}ns`;
 }
 
-const BYTES_PER_UNIT: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+const BYTES_PER_UNIT: Record<string, number> = {
+  B: 1,
+  KB: 1024,
+  MB: 1024 ** 2,
+  GB: 1024 ** 3,
+  TB: 1024 ** 4,
+};
 
 /** Parses `512MB`, `10GB`, `1024B` into bytes; undefined when malformed. */
 export function parseBytes(text: string): number | undefined {

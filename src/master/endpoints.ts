@@ -4,7 +4,7 @@
  * `/metrics/snapshot`, with `?jsonp=` and the pre-1.7 `.json` aliases. Built from the Master's
  * records on each request; nothing here is cached or mutated except by `/teardown`.
  */
-import { toMesosJson } from '../wire/mesos-json.js';
+
 import type { Clock } from '../common/clock.js';
 import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
@@ -12,24 +12,25 @@ import { versionInfo } from '../common/version.js';
 import { jsonResponse, textResponse } from '../http/responses.js';
 import type { HttpRequest, HttpServer } from '../http/server.js';
 import { attributesFromMessages, attributesToLegacyJson } from '../resources/attributes.js';
+import { resourcesFromMessages } from '../resources/messages.js';
 import { Resources } from '../resources/resources.js';
 import { toLegacySummary } from '../resources/summary.js';
 import {
   AgentInfo_Capability_Type,
+  ContainerInfoSchema,
+  DiscoveryInfoSchema,
   ExecutorInfoSchema,
   FrameworkInfo_Capability_Type,
+  HealthCheckSchema,
+  LabelsSchema,
   type Task,
   TaskState,
-  TaskStatusSchema,
   type TaskStatus,
-  LabelsSchema,
-  DiscoveryInfoSchema,
-  ContainerInfoSchema,
-  HealthCheckSchema,
+  TaskStatusSchema,
 } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { toMesosJson } from '../wire/mesos-json.js';
 import { type MasterFlags, masterFlags } from './flags.js';
 import type { AgentRecord, FrameworkRecord, Master } from './master.js';
-import { resourcesFromMessages } from '../resources/messages.js';
 import { taskStateName } from './task-states.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -81,7 +82,10 @@ function taskJson(task: Task): Json {
   return json;
 }
 
-function frameworkResources(master: Master, framework: FrameworkRecord): { used: Resources; offered: Resources } {
+function frameworkResources(
+  master: Master,
+  framework: FrameworkRecord,
+): { used: Resources; offered: Resources } {
   let used = Resources.EMPTY;
   for (const record of framework.tasks.values()) if (!record.released) used = used.add(record.resources);
   for (const executors of framework.executors.values()) {
@@ -117,7 +121,9 @@ function frameworkSummaryJson(master: Master, framework: FrameworkRecord): { [ke
 
 function frameworkJson(master: Master, framework: FrameworkRecord): Json {
   const { used, offered } = frameworkResources(master, framework);
-  const multiRole = framework.info.capabilities.some((c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE);
+  const multiRole = framework.info.capabilities.some(
+    (c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE,
+  );
   const json: { [key: string]: Json } = {
     ...frameworkSummaryJson(master, framework),
     user: framework.info.user,
@@ -161,7 +167,8 @@ function frameworkJson(master: Master, framework: FrameworkRecord): Json {
   if (framework.reregisteredTime !== undefined) json.reregistered_time = framework.reregisteredTime / 1000;
   if (multiRole) json.roles = [...framework.info.roles];
   else json.role = framework.info.role || '*';
-  if (framework.info.labels) json.labels = (toMesosJson(LabelsSchema, framework.info.labels).labels as Json) ?? [];
+  if (framework.info.labels)
+    json.labels = (toMesosJson(LabelsSchema, framework.info.labels).labels as Json) ?? [];
   return json;
 }
 
@@ -174,7 +181,8 @@ function agentResources(master: Master, agent: AgentRecord): { used: Resources; 
       const record = framework.tasks.get(taskId);
       if (record && !record.released) used = used.add(record.resources);
     }
-    for (const executor of framework.executors.get(agent.id)?.values() ?? []) used = used.add(executor.resources);
+    for (const executor of framework.executors.get(agent.id)?.values() ?? [])
+      used = used.add(executor.resources);
   }
   let offered = Resources.EMPTY;
   for (const offerId of agent.offers) {
@@ -187,7 +195,8 @@ function agentResources(master: Master, agent: AgentRecord): { used: Resources; 
 function agentJson(master: Master, agent: AgentRecord): { [key: string]: Json } {
   const { used, offered } = agentResources(master, agent);
   const reserved: { [role: string]: Json } = {};
-  for (const [role, resources] of agent.total.reservations()) reserved[role] = toLegacySummary(resources) as Json;
+  for (const [role, resources] of agent.total.reservations())
+    reserved[role] = toLegacySummary(resources) as Json;
   return {
     id: agent.id,
     hostname: agent.info.hostname,
@@ -291,7 +300,10 @@ function stateSummaryJson(master: Master, context: EndpointContext): Json {
       })),
     frameworks: [...master.frameworks.values()].map((framework) => ({
       ...frameworkSummaryJson(master, framework),
-      ...taskCounts(master, [...framework.tasks.values()].map((r) => r.task)),
+      ...taskCounts(
+        master,
+        [...framework.tasks.values()].map((r) => r.task),
+      ),
       slave_ids: [...new Set([...framework.tasks.values()].map((r) => r.task.agentId?.value ?? ''))],
     })),
   };
@@ -316,14 +328,18 @@ function tasksJson(master: Master, query: URLSearchParams): Json {
   const tasks = allTasks(master)
     .filter((t) => !frameworkId || t.frameworkId?.value === frameworkId)
     .filter((t) => !taskId || t.taskId?.value === taskId)
-    .sort((a, b) => (order === 'asc' ? firstTimestamp(a) - firstTimestamp(b) : firstTimestamp(b) - firstTimestamp(a)));
+    .sort((a, b) =>
+      order === 'asc' ? firstTimestamp(a) - firstTimestamp(b) : firstTimestamp(b) - firstTimestamp(a),
+    );
   return { tasks: tasks.slice(offset, offset + limit).map(taskJson) };
 }
 
 function rolesJson(master: Master): Json {
   const roles = new Map<string, { frameworks: string[]; allocated: Resources }>();
   for (const framework of master.frameworks.values()) {
-    const frameworkRoles = framework.info.capabilities.some((c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE)
+    const frameworkRoles = framework.info.capabilities.some(
+      (c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE,
+    )
       ? framework.info.roles
       : [framework.info.role || '*'];
     for (const role of frameworkRoles) {
@@ -385,10 +401,17 @@ export function metricsSnapshot(master: Master, clock: Clock): Record<string, nu
   };
   const current = new Map<TaskState, number>();
   for (const framework of frameworks) {
-    for (const record of framework.tasks.values()) current.set(record.task.state, (current.get(record.task.state) ?? 0) + 1);
+    for (const record of framework.tasks.values())
+      current.set(record.task.state, (current.get(record.task.state) ?? 0) + 1);
   }
-  for (const state of [TaskState.TASK_STAGING, TaskState.TASK_STARTING, TaskState.TASK_RUNNING, TaskState.TASK_KILLING]) {
-    metrics[`master/${taskStateName(state).toLowerCase()}`.replace('master/task_', 'master/tasks_')] = current.get(state) ?? 0;
+  for (const state of [
+    TaskState.TASK_STAGING,
+    TaskState.TASK_STARTING,
+    TaskState.TASK_RUNNING,
+    TaskState.TASK_KILLING,
+  ]) {
+    metrics[`master/${taskStateName(state).toLowerCase()}`.replace('master/task_', 'master/tasks_')] =
+      current.get(state) ?? 0;
   }
   for (const state of [
     TaskState.TASK_FINISHED,
@@ -418,7 +441,8 @@ export function metricsSnapshot(master: Master, clock: Clock): Record<string, nu
     metrics[`master/${name}_used`] = u;
     metrics[`master/${name}_percent`] = t > 0 ? u / t : 0;
   }
-  for (const [call, count] of master.counters.schedulerCalls) metrics[`master/messages_scheduler_${call.toLowerCase()}`] = count;
+  for (const [call, count] of master.counters.schedulerCalls)
+    metrics[`master/messages_scheduler_${call.toLowerCase()}`] = count;
   return metrics;
 }
 
@@ -427,10 +451,15 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
     jsonResponse(req.query, JSON.stringify(build(req)));
   const state = json(() => stateJson(master, context));
   for (const path of ['/state', '/state.json']) http.route('master', path, state);
-  http.route('master', '/state-summary', json(() => stateSummaryJson(master, context)));
+  http.route(
+    'master',
+    '/state-summary',
+    json(() => stateSummaryJson(master, context)),
+  );
   const frameworks = json((req) => {
     const id = req.query.get('framework_id');
-    const pick = (list: FrameworkRecord[]) => list.filter((f) => !id || f.id === id).map((f) => frameworkJson(master, f));
+    const pick = (list: FrameworkRecord[]) =>
+      list.filter((f) => !id || f.id === id).map((f) => frameworkJson(master, f));
     return {
       frameworks: pick([...master.frameworks.values()]),
       completed_frameworks: pick([...master.completedFrameworks.values()]),
@@ -448,11 +477,24 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
     };
   });
   http.route('master', '/slaves', slaves);
-  for (const path of ['/tasks', '/tasks.json']) http.route('master', path, json((req) => tasksJson(master, req.query)));
-  for (const path of ['/roles', '/roles.json']) http.route('master', path, json(() => rolesJson(master)));
+  for (const path of ['/tasks', '/tasks.json'])
+    http.route(
+      'master',
+      path,
+      json((req) => tasksJson(master, req.query)),
+    );
+  for (const path of ['/roles', '/roles.json'])
+    http.route(
+      'master',
+      path,
+      json(() => rolesJson(master)),
+    );
   http.route('master', '/teardown', async (req) => {
     if (req.method !== 'POST') {
-      return textResponse(405, `405 Method Not Allowed. Expecting one of { 'POST' }, but received '${req.method}'.`);
+      return textResponse(
+        405,
+        `405 Method Not Allowed. Expecting one of { 'POST' }, but received '${req.method}'.`,
+      );
     }
     const form = new URLSearchParams(Buffer.from(await req.body()).toString('utf8'));
     const id = form.get('frameworkId');
@@ -462,5 +504,9 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
     master.removeFramework(framework);
     return { status: 200 };
   });
-  http.route('metrics', '/snapshot', json(() => metricsSnapshot(master, context.clock)));
+  http.route(
+    'metrics',
+    '/snapshot',
+    json(() => metricsSnapshot(master, context.clock)),
+  );
 }

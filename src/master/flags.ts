@@ -19,7 +19,8 @@ export const masterFlags = {
   port: intOption({ help: 'port to listen on', default: 5050, validate: validPort }),
   hostname: stringOption({ help: 'hostname to advertise to agents, frameworks and in redirects' }),
   work_dir: stringOption({
-    help: 'where the master keeps its registry, the embedded local store (default: a per-user state\n' +
+    help:
+      'where the master keeps its registry, the embedded local store (default: a per-user state\n' +
       'directory, ~/.local/state/strata/master-<port>)',
   }),
   cluster: stringOption({ help: 'human-readable cluster name shown in the web UI and state' }),
@@ -46,9 +47,17 @@ export const masterFlags = {
   }),
   max_completed_frameworks: intOption({ help: 'completed frameworks kept for state endpoints', default: 50 }),
   max_completed_tasks_per_framework: intOption({ help: 'completed tasks kept per framework', default: 1000 }),
-  max_unreachable_tasks_per_framework: intOption({ help: 'unreachable tasks kept per framework', default: 1000 }),
-  max_operator_event_stream_subscribers: intOption({ help: 'operator event stream subscribers', default: 1000 }),
-  weights: stringOption({ help: 'role weights, e.g. eng=2,ops=1 (deprecated in Mesos; prefer UPDATE_WEIGHTS)' }),
+  max_unreachable_tasks_per_framework: intOption({
+    help: 'unreachable tasks kept per framework',
+    default: 1000,
+  }),
+  max_operator_event_stream_subscribers: intOption({
+    help: 'operator event stream subscribers',
+    default: 1000,
+  }),
+  weights: stringOption({
+    help: 'role weights, e.g. eng=2,ops=1 (deprecated in Mesos; prefer UPDATE_WEIGHTS)',
+  }),
   logging_level: enumOption({ help: 'log level', default: 'info', choices: LOG_LEVELS }),
   heartbeat_interval: durationOption({
     help: 'interval of HEARTBEAT events on scheduler streams (Mesos: 15secs)',

@@ -22,8 +22,8 @@ import {
   FrameworkInfoSchema,
   type MasterInfo,
   type Offer,
-  Offer_Operation_Type,
   type Offer_Operation,
+  Offer_Operation_Type,
   OfferSchema,
   type Resource,
   type Task,
@@ -39,8 +39,8 @@ import {
   type Call,
   type Call_Accept,
   type Call_Reconcile_Task,
-  Event_Type,
   type Event,
+  Event_Type,
   EventSchema,
 } from '../wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import {
@@ -50,8 +50,8 @@ import {
   type MasterToAgent,
   MasterToAgent_Type,
   MasterToAgentSchema,
-  type ReregisterAgent,
   type RegisterAgent,
+  type ReregisterAgent,
   type StatusUpdate,
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { LinkConnection } from '../wire/link.js';
@@ -226,7 +226,10 @@ export class Master {
   // ------------------------------------------------------------------ frameworks
 
   /** Semantic checks done after the stream opened (reference section 2.3): an ERROR event if any fail. */
-  validateFrameworkInfo(info: FrameworkInfo, suppressedRoles: readonly string[]): SubscribeRefusal | undefined {
+  validateFrameworkInfo(
+    info: FrameworkInfo,
+    suppressedRoles: readonly string[],
+  ): SubscribeRefusal | undefined {
     const multiRole = hasCapability(info, FrameworkInfo_Capability_Type.MULTI_ROLE);
     const roleIsSet = info.role !== '*' && info.role !== '';
     if (multiRole && roleIsSet && info.$typeName && Object.hasOwn(info, 'role')) {
@@ -236,7 +239,8 @@ export class Master {
       return { error: "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable" };
     }
     const roles = roleOf(info);
-    if (new Set(roles).size !== roles.length) return { error: `'FrameworkInfo.roles' contains duplicate items` };
+    if (new Set(roles).size !== roles.length)
+      return { error: `'FrameworkInfo.roles' contains duplicate items` };
     for (const role of roles) {
       const reason = invalidRoleReason(role);
       if (reason) return { error: `Role '${role}' is invalid: ${reason}` };
@@ -251,7 +255,9 @@ export class Master {
     }
     const notContained = suppressedRoles.filter((r) => !roles.includes(r));
     if (notContained.length > 0) {
-      return { error: `Suppressed roles { ${notContained.join(', ')} } are not contained in the set of roles` };
+      return {
+        error: `Suppressed roles { ${notContained.join(', ')} } are not contained in the set of roles`,
+      };
     }
     return undefined;
   }
@@ -351,7 +357,10 @@ export class Master {
     );
     const heartbeat = create(EventSchema, { type: Event_Type.HEARTBEAT });
     stream.send(heartbeat);
-    subscribed.heartbeat = this.clock.setInterval(() => stream.send(heartbeat), this.config.heartbeatIntervalMs);
+    subscribed.heartbeat = this.clock.setInterval(
+      () => stream.send(heartbeat),
+      this.config.heartbeatIntervalMs,
+    );
     void stream.done.then(() => this.streamClosed(subscribed, stream));
   }
 
@@ -401,7 +410,12 @@ export class Master {
       if (!isTerminalState(record.task.state)) {
         this.applyState(
           record,
-          this.masterStatus(record.task, TaskState.TASK_KILLED, TaskStatus_Reason.FRAMEWORK_REMOVED, 'Framework removed'),
+          this.masterStatus(
+            record.task,
+            TaskState.TASK_KILLED,
+            TaskStatus_Reason.FRAMEWORK_REMOVED,
+            'Framework removed',
+          ),
         );
       }
       this.releaseTask(framework, record);
@@ -487,7 +501,12 @@ export class Master {
         for (const task of this.tasksOf(operation)) {
           this.sendUpdate(
             framework,
-            this.statusFor(task, state, TaskStatus_Reason.INVALID_OFFERS, `Task launched with invalid offers: ${invalid}`),
+            this.statusFor(
+              task,
+              state,
+              TaskStatus_Reason.INVALID_OFFERS,
+              `Task launched with invalid offers: ${invalid}`,
+            ),
           );
         }
       }
@@ -513,7 +532,8 @@ export class Master {
 
   private tasksOf(operation: Offer_Operation): TaskInfo[] {
     if (operation.type === Offer_Operation_Type.LAUNCH) return operation.launch?.taskInfos ?? [];
-    if (operation.type === Offer_Operation_Type.LAUNCH_GROUP) return operation.launchGroup?.taskGroup?.tasks ?? [];
+    if (operation.type === Offer_Operation_Type.LAUNCH_GROUP)
+      return operation.launchGroup?.taskGroup?.tasks ?? [];
     return [];
   }
 
@@ -530,8 +550,10 @@ export class Master {
       if (offer.frameworkId !== framework.id) {
         return `Offer ${id} has invalid framework ${offer.frameworkId} while framework ${framework.id} is expected`;
       }
-      if (role !== undefined && offer.role !== role) return `Aggregated offers must be allocated to the same role`;
-      if (agentId !== undefined && offer.agentId !== agentId) return `Aggregated offers must belong to one single agent`;
+      if (role !== undefined && offer.role !== role)
+        return `Aggregated offers must be allocated to the same role`;
+      if (agentId !== undefined && offer.agentId !== agentId)
+        return `Aggregated offers must belong to one single agent`;
       role = offer.role;
       agentId = offer.agentId;
     }
@@ -589,7 +611,9 @@ export class Master {
   /** Fills `allocation_info` with the offer's role where the framework left it out. */
   private injectAllocation(resources: readonly Resource[], role: string): Resource[] {
     return resources.map((r) =>
-      r.allocationInfo ? r : { ...r, allocationInfo: { $typeName: 'mesos.v1.Resource.AllocationInfo', role } },
+      r.allocationInfo
+        ? r
+        : { ...r, allocationInfo: { $typeName: 'mesos.v1.Resource.AllocationInfo', role } },
     );
   }
 
@@ -634,7 +658,9 @@ export class Master {
     groupExecutor: ExecutorInfo | undefined,
     available: Resources,
   ): Resources {
-    const reasonOnError = groupExecutor ? TaskStatus_Reason.TASK_GROUP_INVALID : TaskStatus_Reason.TASK_INVALID;
+    const reasonOnError = groupExecutor
+      ? TaskStatus_Reason.TASK_GROUP_INVALID
+      : TaskStatus_Reason.TASK_INVALID;
     const invalid = this.validateTask(framework, agent, taskIn, groupExecutor !== undefined);
     if (invalid) {
       this.sendUpdate(framework, this.statusFor(taskIn, TaskState.TASK_ERROR, reasonOnError, invalid));
@@ -658,7 +684,10 @@ export class Master {
         }
       }
     } catch (err) {
-      this.sendUpdate(framework, this.statusFor(task, TaskState.TASK_ERROR, reasonOnError, (err as Error).message));
+      this.sendUpdate(
+        framework,
+        this.statusFor(task, TaskState.TASK_ERROR, reasonOnError, (err as Error).message),
+      );
       return available;
     }
     const needed = taskResources.add(executorResources);
@@ -719,7 +748,10 @@ export class Master {
       return groupError("'ExecutorInfo.command' must not be set for 'DEFAULT' executor");
     }
     if (tasksIn.length === 0) return groupError('Task group is empty');
-    const executor = { ...executorIn, frameworkId: { $typeName: 'mesos.v1.FrameworkID' as const, value: framework.id } };
+    const executor = {
+      ...executorIn,
+      frameworkId: { $typeName: 'mesos.v1.FrameworkID' as const, value: framework.id },
+    };
     const tasks = tasksIn.map((t) => ({ ...t, executor: t.executor ?? executor }));
     for (const task of tasks) {
       const reason = this.validateTask(framework, agent, task, true);
@@ -737,7 +769,8 @@ export class Master {
       }
       launched.push({ ...task, resources: this.injectAllocation(task.resources, role) });
     }
-    const executorWithRole = framework.executors.get(agent.id)?.get(executor.executorId?.value ?? '')?.info ?? executor;
+    const executorWithRole =
+      framework.executors.get(agent.id)?.get(executor.executorId?.value ?? '')?.info ?? executor;
     agent.link?.send(
       create(MasterToAgentSchema, {
         type: MasterToAgent_Type.RUN_TASK_GROUP,
@@ -797,11 +830,20 @@ export class Master {
     return record;
   }
 
-  kill(framework: FrameworkRecord, taskId: string, agentId: string | undefined, killPolicy?: Task['killPolicy']): void {
+  kill(
+    framework: FrameworkRecord,
+    taskId: string,
+    agentId: string | undefined,
+    killPolicy?: Task['killPolicy'],
+  ): void {
     const record = framework.tasks.get(taskId);
     if (!record) {
       this.reconcile(framework, [
-        { $typeName: 'mesos.v1.scheduler.Call.Reconcile.Task', taskId: { $typeName: 'mesos.v1.TaskID', value: taskId }, ...(agentId ? { agentId: { $typeName: 'mesos.v1.AgentID', value: agentId } } : {}) },
+        {
+          $typeName: 'mesos.v1.scheduler.Call.Reconcile.Task',
+          taskId: { $typeName: 'mesos.v1.TaskID', value: taskId },
+          ...(agentId ? { agentId: { $typeName: 'mesos.v1.AgentID', value: agentId } } : {}),
+        },
       ]);
       return;
     }
@@ -811,7 +853,11 @@ export class Master {
     agent?.link?.send(
       create(MasterToAgentSchema, {
         type: MasterToAgent_Type.KILL_TASK,
-        killTask: { frameworkId: { value: framework.id }, taskId: { value: taskId }, ...(killPolicy ? { killPolicy } : {}) },
+        killTask: {
+          frameworkId: { value: framework.id },
+          taskId: { value: taskId },
+          ...(killPolicy ? { killPolicy } : {}),
+        },
       }),
     );
   }
@@ -853,7 +899,11 @@ export class Master {
     this.agents.get(agentId)?.link?.send(
       create(MasterToAgentSchema, {
         type: MasterToAgent_Type.FRAMEWORK_TO_EXECUTOR,
-        frameworkToExecutor: { frameworkId: { value: framework.id }, executorId: { value: executorId }, data },
+        frameworkToExecutor: {
+          frameworkId: { value: framework.id },
+          executorId: { value: executorId },
+          data,
+        },
       }),
     );
   }
@@ -876,7 +926,11 @@ export class Master {
       }
       const unreachable = framework.unreachableTasks.get(taskId);
       const agent = agentId === undefined ? undefined : this.agents.get(agentId);
-      const status = (state: TaskState, message: string, extra: { unreachableTime?: { nanoseconds: bigint } } = {}) =>
+      const status = (
+        state: TaskState,
+        message: string,
+        extra: { unreachableTime?: { nanoseconds: bigint } } = {},
+      ) =>
         create(TaskStatusSchema, {
           taskId: { value: taskId },
           state: stateForFramework(framework.info, state),
@@ -896,7 +950,10 @@ export class Master {
           }),
         );
       } else if (agent) {
-        this.sendUpdate(framework, status(TaskState.TASK_GONE, 'Reconciliation: Task is unknown to the agent'));
+        this.sendUpdate(
+          framework,
+          status(TaskState.TASK_GONE, 'Reconciliation: Task is unknown to the agent'),
+        );
       } else {
         this.sendUpdate(framework, status(TaskState.TASK_UNKNOWN, 'Reconciliation: Task is unknown'));
       }
@@ -915,7 +972,9 @@ export class Master {
       agentId: task.agentId,
       timestamp: nowSeconds(this.clock),
       ...(task.executorId ? { executorId: task.executorId } : {}),
-      ...(latest?.healthy !== undefined && Object.hasOwn(latest, 'healthy') ? { healthy: latest.healthy } : {}),
+      ...(latest?.healthy !== undefined && Object.hasOwn(latest, 'healthy')
+        ? { healthy: latest.healthy }
+        : {}),
       ...(latest?.checkStatus ? { checkStatus: latest.checkStatus } : {}),
       ...(latest?.containerStatus ? { containerStatus: latest.containerStatus } : {}),
     });
@@ -923,7 +982,12 @@ export class Master {
 
   // ------------------------------------------------------------------ status updates
 
-  private statusFor(task: TaskInfo, state: TaskState, reason: TaskStatus_Reason, message: string): TaskStatus {
+  private statusFor(
+    task: TaskInfo,
+    state: TaskState,
+    reason: TaskStatus_Reason,
+    message: string,
+  ): TaskStatus {
     return create(TaskStatusSchema, {
       taskId: task.taskId,
       state,
@@ -1006,7 +1070,8 @@ export class Master {
     if (record.released) return;
     record.released = true;
     const agentId = record.task.agentId?.value ?? '';
-    if (this.agents.get(agentId)?.state === 'registered') this.recover(framework.id, agentId, record.resources, 0);
+    if (this.agents.get(agentId)?.state === 'registered')
+      this.recover(framework.id, agentId, record.resources, 0);
   }
 
   private detachTaskFromAgent(task: Task): void {
@@ -1019,7 +1084,8 @@ export class Master {
 
   private pushCompleted(framework: FrameworkRecord, task: Task): void {
     framework.completedTasks.push(task);
-    if (framework.completedTasks.length > this.config.maxCompletedTasksPerFramework) framework.completedTasks.shift();
+    if (framework.completedTasks.length > this.config.maxCompletedTasksPerFramework)
+      framework.completedTasks.shift();
   }
 
   // ------------------------------------------------------------------ offers
@@ -1040,7 +1106,10 @@ export class Master {
     this.recover(offer.frameworkId, offer.agentId, offer.resources, how.refuseSeconds ?? 0);
     if (how.rescind && framework) {
       this.counters.offersRescinded++;
-      this.send(framework, create(EventSchema, { type: Event_Type.RESCIND, rescind: { offerId: { value: offerId } } }));
+      this.send(
+        framework,
+        create(EventSchema, { type: Event_Type.RESCIND, rescind: { offerId: { value: offerId } } }),
+      );
     }
   }
 
@@ -1161,12 +1230,21 @@ export class Master {
     const samePid = this.agentsByPid.get(register.pid);
     if (samePid) {
       const existing = this.agents.get(samePid);
-      if (existing && existing.link && !existing.link.closed) existing.link.close('replaced by a new registration');
+      if (existing && existing.link && !existing.link.closed)
+        existing.link.close('replaced by a new registration');
       if (existing) this.removeAgentCompletely(existing);
     }
     const id = this.ids.agentId();
     info.id = { $typeName: 'mesos.v1.AgentID', value: id };
-    const agent = this.newAgentRecord(id, info, register.pid, register.version, register.capabilities.map((c) => c.type), total, link);
+    const agent = this.newAgentRecord(
+      id,
+      info,
+      register.pid,
+      register.version,
+      register.capabilities.map((c) => c.type),
+      total,
+      link,
+    );
     this.agents.set(id, agent);
     this.agentsByPid.set(register.pid, id);
     this.counters.agentsRegistered++;
@@ -1231,7 +1309,8 @@ export class Master {
     let agent = this.agents.get(id);
     const wasUnreachable = agent?.state === 'unreachable';
     if (agent) {
-      if (agent.link && agent.link !== link && !agent.link.closed) agent.link.close('replaced by a re-registration');
+      if (agent.link && agent.link !== link && !agent.link.closed)
+        agent.link.close('replaced by a re-registration');
       agent.disconnectTimer?.cancel();
       agent.disconnectTimer = undefined;
       agent.link = link;
@@ -1250,7 +1329,15 @@ export class Master {
       agent.state = 'registered';
       agent.unreachableTime = undefined;
     } else {
-      agent = this.newAgentRecord(id, info, reregister.pid, reregister.version, reregister.capabilities.map((c) => c.type), total, link);
+      agent = this.newAgentRecord(
+        id,
+        info,
+        reregister.pid,
+        reregister.version,
+        reregister.capabilities.map((c) => c.type),
+        total,
+        link,
+      );
       agent.reregisteredTime = this.clock.now();
       this.agents.set(id, agent);
     }
@@ -1284,7 +1371,10 @@ export class Master {
         framework.executors.set(id, onAgent);
       }
       if (!onAgent.has(executorId)) {
-        onAgent.set(executorId, { info: executor, resources: resourcesFromMessages(executor.resources, { invalid: 'skip' }) });
+        onAgent.set(executorId, {
+          info: executor,
+          resources: resourcesFromMessages(executor.resources, { invalid: 'skip' }),
+        });
       }
     }
     const reported = new Set<string>();
@@ -1308,14 +1398,20 @@ export class Master {
         }
         onAgent.add(taskId);
       }
-      if (!record.released) used.set(frameworkId, (used.get(frameworkId) ?? Resources.EMPTY).add(record.resources));
+      if (!record.released)
+        used.set(frameworkId, (used.get(frameworkId) ?? Resources.EMPTY).add(record.resources));
       if (unreachableTask) {
         framework.unreachableTasks.delete(taskId);
         record.task.state = task.state;
         if (isPartitionAware(framework.info)) {
           this.sendUpdate(
             framework,
-            this.masterStatus(record.task, task.state, TaskStatus_Reason.AGENT_REREGISTERED, 'Agent re-registered'),
+            this.masterStatus(
+              record.task,
+              task.state,
+              TaskStatus_Reason.AGENT_REREGISTERED,
+              'Agent re-registered',
+            ),
           );
         }
       }
@@ -1334,7 +1430,12 @@ export class Master {
         const record = framework.tasks.get(taskId);
         if (!record) continue;
         const state = isPartitionAware(framework.info) ? TaskState.TASK_DROPPED : TaskState.TASK_LOST;
-        const status = this.masterStatus(record.task, state, TaskStatus_Reason.RECONCILIATION, 'Task is unknown to the agent');
+        const status = this.masterStatus(
+          record.task,
+          state,
+          TaskStatus_Reason.RECONCILIATION,
+          'Task is unknown to the agent',
+        );
         this.applyState(record, status);
         framework.tasks.delete(taskId);
         taskIds.delete(taskId);
@@ -1426,7 +1527,11 @@ export class Master {
           framework,
           create(EventSchema, {
             type: Event_Type.FAILURE,
-            failure: { agentId: { value: agent.id }, executorId: { value: executorId }, status: exited.status },
+            failure: {
+              agentId: { value: agent.id },
+              executorId: { value: executorId },
+              status: exited.status,
+            },
           }),
         );
         return;
@@ -1499,7 +1604,12 @@ export class Master {
         const record = framework.tasks.get(taskId);
         if (!record) continue;
         const state = isPartitionAware(framework.info) ? TaskState.TASK_DROPPED : TaskState.TASK_LOST;
-        const status = this.masterStatus(record.task, state, TaskStatus_Reason.AGENT_DISCONNECTED, 'Agent disconnected');
+        const status = this.masterStatus(
+          record.task,
+          state,
+          TaskStatus_Reason.AGENT_DISCONNECTED,
+          'Agent disconnected',
+        );
         this.applyState(record, status);
         this.releaseTaskOnInactiveAgent(framework, agent, record);
         framework.tasks.delete(taskId);
@@ -1515,7 +1625,11 @@ export class Master {
     }, budget);
   }
 
-  private releaseTaskOnInactiveAgent(framework: FrameworkRecord, agent: AgentRecord, record: TaskRecord): void {
+  private releaseTaskOnInactiveAgent(
+    framework: FrameworkRecord,
+    agent: AgentRecord,
+    record: TaskRecord,
+  ): void {
     if (record.released) return;
     record.released = true;
     this.recover(framework.id, agent.id, record.resources, 0);
@@ -1541,8 +1655,16 @@ export class Master {
         const record = framework.tasks.get(taskId);
         if (!record) continue;
         if (!isTerminalState(record.task.state)) {
-          const status = this.masterStatus(record.task, TaskState.TASK_UNREACHABLE, TaskStatus_Reason.AGENT_REMOVED, reason);
-          status.unreachableTime = { $typeName: 'mesos.v1.TimeInfo', nanoseconds: BigInt(agent.unreachableTime) * 1_000_000n };
+          const status = this.masterStatus(
+            record.task,
+            TaskState.TASK_UNREACHABLE,
+            TaskStatus_Reason.AGENT_REMOVED,
+            reason,
+          );
+          status.unreachableTime = {
+            $typeName: 'mesos.v1.TimeInfo',
+            nanoseconds: BigInt(agent.unreachableTime) * 1_000_000n,
+          };
           this.applyState(record, status);
           this.sendUpdate(framework, status);
           framework.unreachableTasks.set(taskId, record.task);
@@ -1558,7 +1680,10 @@ export class Master {
     agent.tasks.clear();
     for (const framework of this.frameworks.values()) {
       framework.executors.delete(agent.id);
-      this.send(framework, create(EventSchema, { type: Event_Type.FAILURE, failure: { agentId: { value: agent.id } } }));
+      this.send(
+        framework,
+        create(EventSchema, { type: Event_Type.FAILURE, failure: { agentId: { value: agent.id } } }),
+      );
     }
     this.allocator.removeAgent(agent.id);
     this.agentsKnownToAllocator.delete(agent.id);
@@ -1586,4 +1711,4 @@ export class Master {
   }
 }
 
-export { type Call };
+export type { Call };

@@ -52,7 +52,10 @@ export function parseMinAllocatable(text: string): Resources[] {
       try {
         return parseResources(alternative);
       } catch (err) {
-        return fail('OPTIONS_BAD_VALUE', { flag: 'min_allocatable_resources', detail: (err as Error).message });
+        return fail('OPTIONS_BAD_VALUE', {
+          flag: 'min_allocatable_resources',
+          detail: (err as Error).message,
+        });
       }
     });
 }
@@ -101,7 +104,9 @@ export async function startMaster(
     registry,
   );
 
-  http.onUpgrade(linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)));
+  http.onUpgrade(
+    linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)),
+  );
   http.route('master', '/api/v1/scheduler', schedulerApiHandler(master));
   http.route('master', '/health', () => ({ status: 200 }));
   for (const process of ['master', 'version']) {

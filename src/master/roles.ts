@@ -14,7 +14,8 @@ export function invalidRoleReason(role: string): string | undefined {
       return `Role '${role}' cannot have '${component}' as a path component`;
     }
     if (component.startsWith('-')) return `Role '${role}' cannot have a path component starting with '-'`;
-    if (/[\s\b\u0008]/.test(component)) return `Role '${role}' cannot contain whitespace or backspace characters`;
+    if (/[\s\b\u0008]/.test(component))
+      return `Role '${role}' cannot contain whitespace or backspace characters`;
   }
   return undefined;
 }

@@ -24,7 +24,10 @@ function badRequest(text: string): never {
 }
 
 /** Decodes the body, with Mesos' texts for the three ways it can fail. */
-export function decodeCall(body: Uint8Array, mediaType: typeof APPLICATION_JSON | 'application/x-protobuf'): Call {
+export function decodeCall(
+  body: Uint8Array,
+  mediaType: typeof APPLICATION_JSON | 'application/x-protobuf',
+): Call {
   try {
     return codec.decode(CallSchema, body, mediaType);
   } catch (err) {
@@ -73,15 +76,18 @@ export function validateCall(call: Call, hasTypeField: boolean): void {
   if (call.type === Call_Type.SUBSCRIBE) {
     const infoId = call.subscribe?.frameworkInfo?.id?.value;
     const callId = call.frameworkId?.value;
-    if (infoId !== callId) badRequest(`${VALIDATION_PREFIX}'framework_id' differs from 'subscribe.framework_info.id'`);
+    if (infoId !== callId)
+      badRequest(`${VALIDATION_PREFIX}'framework_id' differs from 'subscribe.framework_info.id'`);
     return;
   }
-  if (call.frameworkId === undefined) badRequest(`${VALIDATION_PREFIX}Expecting 'framework_id' to be present`);
+  if (call.frameworkId === undefined)
+    badRequest(`${VALIDATION_PREFIX}Expecting 'framework_id' to be present`);
   if (call.type === Call_Type.ACKNOWLEDGE && call.acknowledge?.uuid.length !== 16) {
     badRequest(`${VALIDATION_PREFIX}Not a valid UUID`);
   }
   if (call.type === Call_Type.ACKNOWLEDGE_OPERATION_STATUS) {
-    if (call.acknowledgeOperationStatus?.uuid.length !== 16) badRequest(`${VALIDATION_PREFIX}Not a valid UUID`);
+    if (call.acknowledgeOperationStatus?.uuid.length !== 16)
+      badRequest(`${VALIDATION_PREFIX}Not a valid UUID`);
     if (!call.acknowledgeOperationStatus?.agentId) {
       badRequest(`${VALIDATION_PREFIX}Expecting 'agent_id' to be present`);
     }
@@ -105,7 +111,10 @@ export function schedulerApiHandler(master: Master) {
     const contentType = requestMessageType(request.headers);
     const call = decodeCall(await request.body(), contentType);
     validateCall(call, typeFieldPresent(call));
-    master.counters.schedulerCalls.set(Call_Type[call.type] ?? 'UNKNOWN', (master.counters.schedulerCalls.get(Call_Type[call.type] ?? 'UNKNOWN') ?? 0) + 1);
+    master.counters.schedulerCalls.set(
+      Call_Type[call.type] ?? 'UNKNOWN',
+      (master.counters.schedulerCalls.get(Call_Type[call.type] ?? 'UNKNOWN') ?? 0) + 1,
+    );
 
     if (call.type === Call_Type.SUBSCRIBE) {
       const accept = responseMessageType(request.headers);
@@ -130,7 +139,8 @@ export function schedulerApiHandler(master: Master) {
     if (!framework) badRequest('Framework cannot be found');
     if (!framework.stream) throw new StrataError('HTTP_FORBIDDEN', { detail: 'Framework is not subscribed' });
     const streamId = request.header(STREAM_ID_HEADER);
-    if (streamId === undefined) badRequest("All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+    if (streamId === undefined)
+      badRequest("All non-subscribe calls should include the 'Mesos-Stream-Id' header");
     if (streamId !== framework.stream.streamId) {
       badRequest(
         `The stream ID '${streamId}' included in this request didn't match the stream ID currently associated with framework ID ${frameworkId}`,

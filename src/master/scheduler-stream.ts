@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
-import type { RecordStream } from '../http/responses.js';
 import type { MessageMediaType } from '../http/media.js';
+import type { RecordStream } from '../http/responses.js';
 import { codec } from '../wire/codec.js';
 import { type Event, Event_Type, EventSchema } from '../wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 

@@ -35,7 +35,9 @@ export class LocalStoreRegistry implements Registry {
 
   apply(...operations: RegistryOperation[]): Promise<void> {
     const stored = Promise.all(
-      operations.map((op) => new Promise<void>((resolve, reject) => this.queue.push({ op, resolve, reject }))),
+      operations.map(
+        (op) => new Promise<void>((resolve, reject) => this.queue.push({ op, resolve, reject })),
+      ),
     ).then(() => undefined);
     this.drain();
     return stored;
@@ -75,7 +77,8 @@ export class LocalStoreRegistry implements Registry {
     }
     try {
       const parsed = JSON.parse(text) as { version?: number; state?: RegistryState };
-      if (parsed.version !== FORMAT_VERSION || !parsed.state) throw new Error(`unknown format ${parsed.version}`);
+      if (parsed.version !== FORMAT_VERSION || !parsed.state)
+        throw new Error(`unknown format ${parsed.version}`);
       return { ...emptyRegistryState(), ...parsed.state };
     } catch (err) {
       return fail('INTERNAL', { detail: `registry ${this.path} is unreadable: ${(err as Error).message}` });

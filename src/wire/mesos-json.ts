@@ -1,6 +1,6 @@
 /**
  * The protobuf ⇄ JSON mapping Mesos uses (stout's `protobuf::parse` / `JSON::protobuf`), which is
- * not proto3 canonical JSON. See docs: reference §5.1. In short:
+ * not proto3 canonical JSON (reference §5.1). In short:
  *
  * Reading: keys are proto field names (camelCase is not recognised), unknown keys are ignored,
  * `null` means absent, arrays only for repeated fields, maps are objects, enums by value name (an

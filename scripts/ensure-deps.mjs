@@ -1,9 +1,9 @@
 #!/usr/bin/env node
+import { execFileSync } from 'node:child_process';
 // Makes `npm start`, `npm test` and `npm run bench` self-sufficient on a fresh machine:
 // installs npm packages when the lock file changed since the last install, and (as root) runs
 // the idempotent host set-up. Cheap when nothing changed, so it runs before every command.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -18,7 +18,12 @@ function newestMtime(path) {
   return newest;
 }
 
-const inputs = [join(root, 'proto'), join(root, 'buf.gen.yaml'), join(root, 'buf.yaml'), join(root, 'package-lock.json')];
+const inputs = [
+  join(root, 'proto'),
+  join(root, 'buf.gen.yaml'),
+  join(root, 'buf.yaml'),
+  join(root, 'package-lock.json'),
+];
 const newestInput = Math.max(...inputs.filter(existsSync).map(newestMtime));
 const force = process.argv.includes('--force');
 if (!force && existsSync(stamp) && statSync(stamp).mtimeMs >= newestInput) process.exit(0);

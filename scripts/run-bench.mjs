@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'dist', 'bench');
 const available = existsSync(benchDir)
-  ? readdirSync(benchDir).filter((f) => f.endsWith('.js') && !f.startsWith('_')).map((f) => f.slice(0, -3))
+  ? readdirSync(benchDir)
+      .filter((f) => f.endsWith('.js') && !f.startsWith('_'))
+      .map((f) => f.slice(0, -3))
   : [];
 const [name, ...rest] = process.argv.slice(2);
 if (!name || !available.includes(name)) {

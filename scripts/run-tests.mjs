@@ -11,7 +11,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tiers = { unit: ['unit'], integration: ['integration'], system: ['system'], all: ['unit', 'integration', 'system'] };
+const tiers = {
+  unit: ['unit'],
+  integration: ['integration'],
+  system: ['system'],
+  all: ['unit', 'integration', 'system'],
+};
 const which = process.argv[2] ?? 'all';
 if (!(which in tiers)) {
   console.error(`run-tests: unknown tier '${which}'; expected one of ${Object.keys(tiers).join(', ')}`);
@@ -19,9 +24,14 @@ if (!(which in tiers)) {
 }
 
 if (which === 'all') {
-  const lint = spawnSync(join(root, 'node_modules', '.bin', 'biome'), ['check', '.'], { cwd: root, stdio: 'inherit' });
+  const lint = spawnSync(join(root, 'node_modules', '.bin', 'biome'), ['check', '.'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (lint.status !== 0) {
-    console.error('run-tests: `biome check .` failed; run `npm run format` to fix formatting, then fix the lint errors');
+    console.error(
+      'run-tests: `biome check .` failed; run `npm run format` to fix formatting, then fix the lint errors',
+    );
     process.exit(lint.status ?? 1);
   }
 }
@@ -36,5 +46,9 @@ const args = [
   ...extra,
   ...dirs,
 ];
-const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, STRATA_ROOT: root } });
+const run = spawnSync(process.execPath, args, {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, STRATA_ROOT: root },
+});
 process.exit(run.status ?? 1);

@@ -48,7 +48,6 @@ export function invalidIdReason(id: string): string | undefined {
     return `ID must not be longer than ${MAX_ID_LENGTH} bytes`;
   if (id === '.' || id === '..') return `'${id}' is disallowed`;
   if (id.includes('/')) return "ID must not contain '/'";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we reject
   if (/[\u0000-\u001f\u007f]/.test(id)) return 'ID must not contain control characters';
   return undefined;
 }

@@ -284,7 +284,12 @@ export function parseOptions<T extends OptionTable>(
     if (text === undefined) {
       if (option.kind === 'bool') {
         const next = argv[i + 1];
-        text = next === 'true' || next === 'false' ? (i++, next) : 'true';
+        if (next === 'true' || next === 'false') {
+          text = next;
+          i++;
+        } else {
+          text = 'true';
+        }
       } else {
         const next = argv[i + 1];
         if (next === undefined || next.startsWith('--')) {

@@ -9,7 +9,7 @@
  * StreamResponse (headers flushed, chunked, records written one per chunk). Anything thrown becomes
  * a response through errorToResponse; nothing a handler does can take the process down.
  */
-import type { Duplex } from 'node:stream';
+
 import { once } from 'node:events';
 import {
   createServer,
@@ -19,6 +19,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { StrataError } from '../common/errors.js';

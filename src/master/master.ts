@@ -47,7 +47,6 @@ import {
   type AgentToMaster,
   AgentToMaster_Type,
   type AgentToMasterSchema,
-  type MasterToAgent,
   MasterToAgent_Type,
   MasterToAgentSchema,
   type RegisterAgent,
@@ -558,7 +557,7 @@ export class Master {
       agentId = offer.agentId;
     }
     const agent = agentId === undefined ? undefined : this.agents.get(agentId);
-    if (!agent || agent.state !== 'registered' || !agent.link) return `Agent ${agentId} is not available`;
+    if (agent?.state !== 'registered' || !agent.link) return `Agent ${agentId} is not available`;
     return undefined;
   }
 
@@ -1230,8 +1229,7 @@ export class Master {
     const samePid = this.agentsByPid.get(register.pid);
     if (samePid) {
       const existing = this.agents.get(samePid);
-      if (existing && existing.link && !existing.link.closed)
-        existing.link.close('replaced by a new registration');
+      if (existing?.link && !existing.link.closed) existing.link.close('replaced by a new registration');
       if (existing) this.removeAgentCompletely(existing);
     }
     const id = this.ids.agentId();

@@ -121,21 +121,32 @@ export interface ResourceMeta {
 
 const SEP = '\u0001';
 
-function labelsKey(labels: readonly Label[] | undefined): string {
-  if (labels === undefined) return '-';
-  // Mesos compares labels as a multiset: order must not change the key.
-  return JSON.stringify(labels.map((label) => [label.key, label.value ?? null]).sort(compareLabelPairs));
+/**
+ * Key fragments are length-prefixed (`5:hello`), so concatenating them is unambiguous without any
+ * escaping; absent optional fields are a marker that cannot start a length (`-`).
+ */
+function part(text: string): string {
+  return `${text.length}:${text}`;
 }
 
-function compareLabelPairs(left: (string | null)[], right: (string | null)[]): number {
-  const leftText = JSON.stringify(left);
-  const rightText = JSON.stringify(right);
-  return leftText < rightText ? -1 : leftText > rightText ? 1 : 0;
+function optionalPart(text: string | undefined): string {
+  return text === undefined ? '-' : part(text);
+}
+
+function labelsKey(labels: readonly Label[] | undefined): string {
+  if (labels === undefined) return '-';
+  if (labels.length === 0) return '[]';
+  // Mesos compares labels as a multiset: order must not change the key.
+  const parts = labels.map((label) => part(label.key) + optionalPart(label.value));
+  if (parts.length > 1) parts.sort();
+  return `[${parts.join('')}]`;
 }
 
 function reservationKey(reservation: Reservation): string {
   return (
-    JSON.stringify([reservation.type, reservation.role, reservation.principal ?? null]) +
+    (reservation.type === 'STATIC' ? 'S' : 'D') +
+    part(reservation.role) +
+    optionalPart(reservation.principal) +
     labelsKey(reservation.labels)
   );
 }
@@ -143,23 +154,21 @@ function reservationKey(reservation: Reservation): string {
 function diskKey(disk: DiskInfo | undefined): string {
   if (disk === undefined) return '-';
   const source = disk.source;
-  const sourceKey =
-    source === undefined
-      ? '-'
-      : JSON.stringify([
-          source.type,
-          source.path === undefined ? 0 : [source.path.root ?? null],
-          source.mount === undefined ? 0 : [source.mount.root ?? null],
-          source.vendor ?? null,
-          source.id ?? null,
-          source.profile ?? null,
-        ]) + labelsKey(source.metadata);
-  return sourceKey + SEP + (disk.persistence === undefined ? '-' : JSON.stringify(disk.persistence.id));
+  let key = 'd';
+  if (source === undefined) key += '-';
+  else {
+    key += `${source.type}:`;
+    key += source.path === undefined ? '-' : `p${optionalPart(source.path.root)}`;
+    key += source.mount === undefined ? '-' : `m${optionalPart(source.mount.root)}`;
+    key += optionalPart(source.vendor) + optionalPart(source.id) + optionalPart(source.profile);
+    key += labelsKey(source.metadata);
+  }
+  return key + optionalPart(disk.persistence?.id);
 }
 
 function allocationKey(allocation: AllocationInfo | undefined): string {
   if (allocation === undefined) return '-';
-  return allocation.role === undefined ? '+' : JSON.stringify(allocation.role);
+  return allocation.role === undefined ? '+' : part(allocation.role);
 }
 
 /**
@@ -218,15 +227,10 @@ export class ResourceItem {
     const type: ResourceValueType =
       value instanceof Scalar ? 'SCALAR' : value instanceof Ranges ? 'RANGES' : 'SET';
     const reservations = meta.reservations ?? [];
-    const key = [
-      JSON.stringify(name),
-      type,
-      reservations.map(reservationKey).join('|'),
-      diskKey(meta.disk),
-      meta.revocable ? 'R' : '-',
-      meta.shared ? 'S' : '-',
-      meta.providerId === undefined ? '-' : JSON.stringify(meta.providerId),
-    ].join(SEP);
+    let key = part(name) + type;
+    for (const reservation of reservations) key += `|${reservationKey(reservation)}`;
+    key += SEP + diskKey(meta.disk) + (meta.revocable ? 'R' : '-') + (meta.shared ? 'S' : '-');
+    key += optionalPart(meta.providerId);
     return new ResourceItem(name, type, value, meta, key);
   }
 

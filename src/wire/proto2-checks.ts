@@ -113,6 +113,15 @@ function requiredFieldIsSet(message: MessageRecord, field: DescField): boolean {
   return message[name] !== undefined && Object.hasOwn(message, name);
 }
 
+/** The message held by a singular (possibly oneof) message field, if set. */
+function singularMessage(message: MessageRecord, field: DescField): MessageRecord | undefined {
+  if (field.oneof) {
+    const oneof = message[field.oneof.localName] as OneofValue;
+    return oneof.case === field.localName ? (oneof.value as MessageRecord) : undefined;
+  }
+  return message[field.localName] as MessageRecord | undefined;
+}
+
 /** Calls `visit` on every sub-message held by `field` of `message`, with its path suffix. */
 function forEachChild(
   message: MessageRecord,
@@ -122,12 +131,8 @@ function forEachChild(
   const name = field.name;
   switch (field.fieldKind) {
     case 'message': {
-      const value = field.oneof
-        ? (message[field.oneof.localName] as OneofValue).case === field.localName
-          ? (message[field.oneof.localName] as OneofValue).value
-          : undefined
-        : message[field.localName];
-      if (value !== undefined) visit(value as MessageRecord, () => name);
+      const value = singularMessage(message, field);
+      if (value !== undefined) visit(value, () => name);
       return;
     }
     case 'list': {
@@ -158,22 +163,28 @@ function hasMissing(desc: DescMessage, message: MessageRecord): boolean {
     if (!requiredFieldIsSet(message, field)) return true;
   }
   for (const field of checks.requiredDescent) {
-    const child = field.fieldKind === 'message' || field.fieldKind === 'list' ? field.message : undefined;
-    if (field.fieldKind === 'list') {
-      const list = message[field.localName] as MessageRecord[];
-      for (let i = 0; i < list.length; i++) if (hasMissing(child!, list[i]!)) return true;
-    } else if (field.fieldKind === 'message') {
-      const value = field.oneof
-        ? (message[field.oneof.localName] as OneofValue).case === field.localName
-          ? (message[field.oneof.localName] as OneofValue).value
-          : undefined
-        : message[field.localName];
-      if (value !== undefined && hasMissing(child!, value as MessageRecord)) return true;
-    } else if (field.fieldKind === 'map' && field.mapKind === 'message') {
-      const map = message[field.localName] as Record<string, MessageRecord>;
-      for (const key in map) {
-        if (Object.hasOwn(map, key) && hasMissing(field.message, map[key]!)) return true;
+    switch (field.fieldKind) {
+      case 'message': {
+        const value = singularMessage(message, field);
+        if (value !== undefined && hasMissing(field.message, value)) return true;
+        break;
       }
+      case 'list': {
+        if (field.listKind !== 'message') break;
+        const list = message[field.localName] as MessageRecord[];
+        for (let i = 0; i < list.length; i++) if (hasMissing(field.message, list[i]!)) return true;
+        break;
+      }
+      case 'map': {
+        if (field.mapKind !== 'message') break;
+        const map = message[field.localName] as Record<string, MessageRecord>;
+        for (const key in map) {
+          if (Object.hasOwn(map, key) && hasMissing(field.message, map[key]!)) return true;
+        }
+        break;
+      }
+      default:
+        break;
     }
   }
   return false;

@@ -146,6 +146,15 @@ describe('binary codec: proto2 rules', () => {
     );
   });
 
+  it('finds missing required fields inside oneof members and map values', () => {
+    assert.throws(
+      () => decodeBinary(EverythingSchema, fromHex('0a0178 1001 2001 6200')),
+      isCode('WIRE_MISSING_REQUIRED', (err) =>
+        assert.equal(err.message, 'Missing required fields: picked.name'),
+      ),
+    );
+  });
+
   it('refuses to encode messages with unset required fields, as an internal error naming them', () => {
     assert.throws(
       () => encodeBinary(ItemSchema, create(ItemSchema, { count: 1 })),

@@ -472,6 +472,54 @@ export class Master {
     }
   }
 
+  /**
+   * UPDATE_FRAMEWORK (reference section 2.5): synchronous; returns the 400 text when refused.
+   * Unlike a re-subscription, a changed principal, user or checkpoint is an error here.
+   */
+  updateFramework(
+    framework: FrameworkRecord,
+    info: FrameworkInfo,
+    suppressedRoles: string[],
+  ): string | undefined {
+    const invalid = this.validateFrameworkInfo(info, suppressedRoles);
+    if (invalid) {
+      return invalid.error.startsWith('Suppressed roles')
+        ? invalid.error
+        : `Supplied FrameworkInfo is not valid: ${invalid.error}`;
+    }
+    const changed: string[] = [];
+    if (info.principal !== framework.info.principal) changed.push('principal');
+    if (info.user !== framework.info.user) changed.push('user');
+    if (info.checkpoint !== framework.info.checkpoint) changed.push('checkpoint');
+    if (changed.length > 0) {
+      return `FrameworkInfo update is not valid: updating ${changed.map((f) => `'FrameworkInfo.${f}'`).join(', ')} is unsupported`;
+    }
+    const oldRoles = new Set(roleOf(framework.info));
+    info.id = { $typeName: 'mesos.v1.FrameworkID', value: framework.id };
+    framework.info = info;
+    const newRoles = roleOf(info);
+    for (const offerId of [...framework.offers]) {
+      const offer = this.offers.get(offerId);
+      if (offer && !newRoles.includes(offer.role)) this.removeOffer(offerId, { rescind: true });
+    }
+    const unsuppressed = [...framework.suppressedRoles].filter((r) => !suppressedRoles.includes(r));
+    framework.suppressedRoles = new Set(suppressedRoles);
+    this.allocator.updateFramework(framework.id, this.frameworkSpec(framework));
+    const added = newRoles.filter((r) => !oldRoles.has(r));
+    if (unsuppressed.length > 0 || added.length > 0)
+      this.allocator.reviveOffers(framework.id, [...unsuppressed, ...added]);
+    if (suppressedRoles.length > 0) this.allocator.suppressOffers(framework.id, suppressedRoles);
+    for (const agent of this.agentsOf(framework)) {
+      agent.link?.send(
+        create(MasterToAgentSchema, {
+          type: MasterToAgent_Type.UPDATE_FRAMEWORK,
+          updateFramework: { frameworkInfo: info },
+        }),
+      );
+    }
+    return undefined;
+  }
+
   revive(framework: FrameworkRecord, roles: readonly string[]): void {
     const frameworkRoles = roleOf(framework.info);
     if (roles.some((r) => !frameworkRoles.includes(r))) return;

@@ -204,8 +204,12 @@ function dispatch(master: Master, framework: FrameworkRecord, call: Call): HttpR
       // The built-in allocator ignores requests; inverse offers and operation feedback come with
       // maintenance and reservations, and until then there is nothing to record or answer.
       return accepted();
-    case Call_Type.UPDATE_FRAMEWORK:
-      return textResponse(501, 'UPDATE_FRAMEWORK is not supported by this master yet');
+    case Call_Type.UPDATE_FRAMEWORK: {
+      const update = call.updateFramework!;
+      const info = create(FrameworkInfoSchema, update.frameworkInfo);
+      const problem = master.updateFramework(framework, info, [...update.suppressedRoles]);
+      return problem === undefined ? { status: 200 } : textResponse(400, problem);
+    }
     default:
       return textResponse(501, `Unknown call type ${call.type}`);
   }

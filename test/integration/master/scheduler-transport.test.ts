@@ -244,6 +244,33 @@ describe('scheduler endpoint transport', () => {
         again.close();
       });
 
+      it('F29: UPDATE_FRAMEWORK refuses a changed user and applies a new name', async () => {
+        const s = await scheduler(mediaType).subscribe(framework);
+        await s.nextOfType(Event_Type.SUBSCRIBED);
+        const id = { value: s.frameworkId };
+        const refused = await s.call({
+          type: Call_Type.UPDATE_FRAMEWORK,
+          updateFramework: { frameworkInfo: { ...framework, id, user: 'other' } },
+        });
+        assert.equal(refused.status, 400);
+        assert.match(refused.body, /^FrameworkInfo update is not valid: .*user/);
+        const ok = await s.call({
+          type: Call_Type.UPDATE_FRAMEWORK,
+          updateFramework: { frameworkInfo: { ...framework, id, name: 'renamed' } },
+        });
+        assert.equal(ok.status, 200);
+        const state = JSON.parse((await post(`${master.url}/master/frameworks`, '', {}, 'GET')).body) as {
+          frameworks: Array<{ id: string; name: string }>;
+        };
+        assert.equal(state.frameworks.find((f) => f.id === id.value)?.name, 'renamed');
+        const mismatch = await s.call({
+          type: Call_Type.UPDATE_FRAMEWORK,
+          updateFramework: { frameworkInfo: { ...framework, id: { value: 'other' } } },
+        });
+        assert.equal(mismatch.status, 400);
+        s.close();
+      });
+
       it('F15: REQUEST is accepted and does nothing', async () => {
         const s = await scheduler(mediaType).subscribe(framework);
         await s.nextOfType(Event_Type.SUBSCRIBED);

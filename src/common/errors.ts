@@ -91,6 +91,17 @@ export const errorCatalogue = {
   OPTIONS_MISSING: { status: 400, template: "flag '--{flag}' is required" },
   OPTIONS_CONFLICT: { status: 400, template: '{detail}' },
 
+  // --- executors (built-in command executor, executor library) ---
+  EXECUTOR_ENV_MISSING: {
+    status: 400,
+    template: "Expecting '{variable}' to be set in the environment",
+  },
+  EXECUTOR_ENV_INVALID: {
+    status: 400,
+    template: "Failed to parse value '{value}' of '{variable}': {detail}",
+  },
+  EXECUTOR_AGENT_REJECTED: { status: 502, template: 'agent answered {call} with {httpStatus}: {detail}' },
+
   // --- catch-all for bugs: never thrown on purpose for bad input ---
   INTERNAL: { status: 500, template: 'internal error: {detail}' },
 } as const satisfies Record<string, { status: number; template: string }>;

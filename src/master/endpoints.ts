@@ -268,7 +268,11 @@ export function stateJson(master: Master, context: EndpointContext): Json {
     ...(context.flags.cluster ? { cluster: context.flags.cluster } : {}),
     flags: renderFlags(masterFlags, context.flags),
     slaves: agents.filter((a) => a.state === 'registered').map((a) => agentJson(master, a)),
-    recovered_slaves: [],
+    recovered_slaves: [...master.recoveredAgents.values()].map((a) => ({
+      id: a.id,
+      hostname: a.hostname,
+      pid: a.pid,
+    })),
     frameworks: [...master.frameworks.values()].map((f) => frameworkJson(master, f)),
     completed_frameworks: [...master.completedFrameworks.values()].map((f) => frameworkJson(master, f)),
     orphan_tasks: [],

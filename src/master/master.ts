@@ -54,7 +54,7 @@ import {
   type StatusUpdate,
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { LinkConnection } from '../wire/link.js';
-import type { Registry, RegistryOperation } from './registry/registry.js';
+import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
 import type { SchedulerStream } from './scheduler-stream.js';
 import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } from './task-states.js';
@@ -202,6 +202,9 @@ export class Master {
   };
   readonly startTime: number;
   private readonly agentsByPid = new Map<string, string>();
+  /** Agents the registry admitted before this master started, not yet re-registered. */
+  readonly recoveredAgents = new Map<string, AdmittedAgent>();
+  private recoveryTimer: TimerHandle | undefined;
 
   constructor(
     readonly masterInfo: MasterInfo,
@@ -213,6 +216,25 @@ export class Master {
     private readonly registry: Registry,
   ) {
     this.startTime = clock.now();
+  }
+
+  /**
+   * After a restart: agents admitted by an earlier master may re-register with their IDs. Those
+   * that have not within `agent_reregister_timeout` are marked unreachable in the registry.
+   */
+  recoverAgents(admitted: readonly AdmittedAgent[], reregisterTimeoutMs: number): void {
+    for (const agent of admitted) this.recoveredAgents.set(agent.id, agent);
+    if (this.recoveredAgents.size === 0) return;
+    this.log.info({ agents: this.recoveredAgents.size }, 'waiting for admitted agents to re-register');
+    this.recoveryTimer = this.clock.setTimeout(() => {
+      const now = this.clock.now();
+      for (const id of this.recoveredAgents.keys())
+        this.persist({ type: 'mark-unreachable', agentId: id, at: now });
+      if (this.recoveredAgents.size > 0) {
+        this.log.warn({ agents: this.recoveredAgents.size }, 'admitted agents did not re-register in time');
+      }
+      this.recoveredAgents.clear();
+    }, reregisterTimeoutMs);
   }
 
   /** Durable bookkeeping is best effort for the caller: a failed store is logged, not thrown. */
@@ -971,6 +993,8 @@ export class Master {
         this.sendUpdate(framework, this.reconciliationStatus(known.task));
         continue;
       }
+      // The agent may still come back with the task: no answer yet, the scheduler retries.
+      if (agentId !== undefined ? this.recoveredAgents.has(agentId) : this.recoveredAgents.size > 0) continue;
       const unreachable = framework.unreachableTasks.get(taskId);
       const agent = agentId === undefined ? undefined : this.agents.get(agentId);
       const status = (
@@ -1389,6 +1413,7 @@ export class Master {
     }
     this.agentsByPid.set(reregister.pid, id);
     this.counters.agentsReregistered++;
+    this.recoveredAgents.delete(id);
     this.persist({ type: 'mark-reachable', agent: { id, hostname: info.hostname, pid: reregister.pid } });
     const registered = agent;
 
@@ -1743,6 +1768,7 @@ export class Master {
 
   /** Tells every agent to stop pinging and every stream to close: used on shutdown. */
   close(): void {
+    this.recoveryTimer?.cancel();
     for (const framework of this.frameworks.values()) {
       framework.heartbeat?.cancel();
       framework.failoverTimer?.cancel();

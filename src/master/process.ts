@@ -83,6 +83,7 @@ export async function startMaster(
     version: MESOS_COMPATIBLE_VERSION,
     address: { hostname, ip: bound.host, port: bound.port },
   });
+  const previous = registry.get();
   await registry.apply({ type: 'recover-master', masterId });
 
   const allocator = new SimpleDrfAllocator({ seed: Date.now() & 0x7fffffff, minAllocatable });
@@ -104,6 +105,10 @@ export async function startMaster(
     registry,
   );
 
+  master.recoverAgents(
+    Object.values(previous.agents).filter((agent) => previous.unreachable[agent.id] === undefined),
+    flags.agent_reregister_timeout,
+  );
   http.onUpgrade(
     linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)),
   );

@@ -21,7 +21,7 @@ interface FrameworkState {
 interface AgentState {
   spec: AgentSpec;
   active: boolean;
-  /** Sum of everything allocated on the agent, to any framework. */
+  /** Sum of everything allocated on the agent, to any framework, without allocation info. */
   allocated: Resources;
 }
 
@@ -54,7 +54,7 @@ export class SimpleDrfAllocator implements Allocator {
     for (const [agentId, resources] of used) {
       allocated.set(agentId, resources);
       const agent = this.agents.get(agentId);
-      if (agent) agent.allocated = agent.allocated.add(resources);
+      if (agent) agent.allocated = agent.allocated.add(resources.unallocate());
     }
     this.frameworks.set(id, {
       spec,
@@ -87,7 +87,7 @@ export class SimpleDrfAllocator implements Allocator {
     if (!framework) return;
     for (const [agentId, resources] of framework.allocated) {
       const agent = this.agents.get(agentId);
-      if (agent) agent.allocated = agent.allocated.subtract(resources);
+      if (agent) agent.allocated = subtractPresent(agent.allocated, resources.unallocate());
     }
     this.frameworks.delete(id);
   }
@@ -95,7 +95,7 @@ export class SimpleDrfAllocator implements Allocator {
   addAgent(id: string, spec: AgentSpec, used: ReadonlyMap<string, Resources>): void {
     let allocated = Resources.EMPTY;
     for (const [frameworkId, resources] of used) {
-      allocated = allocated.add(resources);
+      allocated = allocated.add(resources.unallocate());
       const framework = this.frameworks.get(frameworkId);
       if (framework)
         framework.allocated.set(id, (framework.allocated.get(id) ?? Resources.EMPTY).add(resources));
@@ -139,7 +139,7 @@ export class SimpleDrfAllocator implements Allocator {
   ): void {
     const agent = this.agents.get(agentId);
     const framework = this.frameworks.get(frameworkId);
-    if (agent) agent.allocated = subtractPresent(agent.allocated, resources);
+    if (agent) agent.allocated = subtractPresent(agent.allocated, resources.unallocate());
     if (framework) {
       const current = framework.allocated.get(agentId);
       if (current) {
@@ -190,7 +190,7 @@ export class SimpleDrfAllocator implements Allocator {
         const tagged = offered.allocate(role);
         allocations.push({ frameworkId, agentId, role, resources: tagged });
         framework.allocated.set(agentId, (framework.allocated.get(agentId) ?? Resources.EMPTY).add(tagged));
-        agent.allocated = agent.allocated.add(tagged);
+        agent.allocated = agent.allocated.add(offered);
         available = available.subtract(offered);
         if (available.isEmpty()) break;
       }

@@ -1378,6 +1378,9 @@ export class Master {
     }
     let agent = this.agents.get(id);
     const wasUnreachable = agent?.state === 'unreachable';
+    // Disconnected agents stay in the allocator (deactivated); unreachable ones were removed.
+    const allocatorKnowsAgent = agent !== undefined && !wasUnreachable;
+    const totalChanged = agent !== undefined && !agent.total.equals(total);
     if (agent) {
       if (agent.link && agent.link !== link && !agent.link.closed)
         agent.link.close('replaced by a re-registration');
@@ -1390,11 +1393,6 @@ export class Master {
       agent.capabilities = reregister.capabilities.map((c) => c.type);
       agent.reregisteredTime = this.clock.now();
       agent.missedPings = 0;
-      if (wasUnreachable || !agent.total.equals(total)) {
-        if (!wasUnreachable) this.allocator.removeAgent(id);
-      } else {
-        this.allocator.activateAgent(id);
-      }
       agent.total = total;
       agent.state = 'registered';
       agent.unreachableTime = undefined;
@@ -1514,12 +1512,12 @@ export class Master {
         this.sendUpdate(framework, status);
       }
     }
-    if (wasUnreachable || !this.allocatorKnows(id)) {
+    if (!allocatorKnowsAgent) {
       this.allocator.addAgent(id, { hostname: info.hostname, total }, used);
-    } else if (!agent.total.equals(total)) {
-      this.allocator.updateAgent(id, total);
+    } else {
+      if (totalChanged) this.allocator.updateAgent(id, total);
+      this.allocator.activateAgent(id);
     }
-    this.agentsKnownToAllocator.add(id);
     this.log.info({ agentId: id, tasks: reregister.tasks.length }, 'agent re-registered');
     link.send(
       create(MasterToAgentSchema, {
@@ -1533,12 +1531,6 @@ export class Master {
     );
     this.startPinging(registered);
     return registered;
-  }
-
-  private readonly agentsKnownToAllocator = new Set<string>();
-
-  private allocatorKnows(agentId: string): boolean {
-    return this.agentsKnownToAllocator.has(agentId);
   }
 
   private *executorsOnAgent(agentId: string): Generator<[string, ExecutorRecord[]]> {
@@ -1757,7 +1749,6 @@ export class Master {
       );
     }
     this.allocator.removeAgent(agent.id);
-    this.agentsKnownToAllocator.delete(agent.id);
   }
 
   private removeAgentCompletely(agent: AgentRecord): void {

@@ -54,6 +54,7 @@ import {
   type StatusUpdate,
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { LinkConnection } from '../wire/link.js';
+import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
 import type { SchedulerStream } from './scheduler-stream.js';
@@ -153,6 +154,8 @@ export interface MasterCounters {
   invalidStatusUpdates: number;
   schedulerCalls: Map<string, number>;
   agentMessages: number;
+  /** Link messages from agents by type, for the `messages_*` metrics. */
+  agentMessagesByType: Map<AgentToMaster_Type, number>;
 }
 
 /** What subscription validation found wrong, as the ERROR event text Mesos uses. */
@@ -199,8 +202,11 @@ export class Master {
     invalidStatusUpdates: 0,
     schedulerCalls: new Map(),
     agentMessages: 0,
+    agentMessagesByType: new Map(),
   };
   readonly startTime: number;
+  /** Resources in use and on offer per agent and framework, read by the endpoints and metrics. */
+  readonly ledger = new ResourceLedger();
   private readonly agentsByPid = new Map<string, string>();
   /** Agents the registry admitted before this master started, not yet re-registered. */
   readonly recoveredAgents = new Map<string, AdmittedAgent>();
@@ -445,7 +451,10 @@ export class Master {
     }
     framework.tasks.clear();
     for (const [agentId, executors] of framework.executors) {
-      for (const executor of executors.values()) this.recover(framework.id, agentId, executor.resources, 0);
+      for (const executor of executors.values()) {
+        this.ledger.release(framework.id, agentId, executor.resources);
+        this.recover(framework.id, agentId, executor.resources, 0);
+      }
     }
     framework.executors.clear();
     for (const agent of agentsToTell) {
@@ -471,10 +480,14 @@ export class Master {
     this.counters.frameworksRemoved++;
   }
 
+  /** Agents running something of the framework: work proportional to its tasks, not the cluster. */
   private agentsOf(framework: FrameworkRecord): AgentRecord[] {
+    const ids = new Set<string>(framework.executors.keys());
+    for (const record of framework.tasks.values()) ids.add(record.task.agentId?.value ?? '');
     const agents: AgentRecord[] = [];
-    for (const agent of this.agents.values()) {
-      if (agent.tasks.has(framework.id) || framework.executors.has(agent.id)) agents.push(agent);
+    for (const id of ids) {
+      const agent = this.agents.get(id);
+      if (agent) agents.push(agent);
     }
     return agents;
   }
@@ -591,6 +604,7 @@ export class Master {
       this.offers.delete(offer.id);
       framework.offers.delete(offer.id);
       agent.offers.delete(offer.id);
+      this.ledger.unoffer(framework.id, agent.id, offer.resources);
     }
     this.counters.offersAccepted += offers.length;
     for (const operation of accept.operations) {
@@ -780,6 +794,7 @@ export class Master {
         framework.executors.set(agent.id, onAgent);
       }
       onAgent.set(executorId, { info: newExecutor, resources: executorResources });
+      this.ledger.use(framework.id, agent.id, executorResources);
     }
     const record = this.addTask(framework, agent, task, taskResources, groupExecutor);
     this.counters.tasksLaunched++;
@@ -859,6 +874,7 @@ export class Master {
     if (!record) return;
     framework.tasks.delete(taskId);
     agent.tasks.get(framework.id)?.delete(taskId);
+    if (!record.released) this.ledger.release(framework.id, agent.id, record.resources);
     this.counters.tasksLaunched--;
   }
 
@@ -889,6 +905,7 @@ export class Master {
     });
     const record: TaskRecord = { task, resources, released: false };
     framework.tasks.set(taskId, record);
+    this.ledger.use(framework.id, agent.id, resources);
     let onAgent = agent.tasks.get(framework.id);
     if (!onAgent) {
       onAgent = new Set();
@@ -1141,6 +1158,7 @@ export class Master {
     if (record.released) return;
     record.released = true;
     const agentId = record.task.agentId?.value ?? '';
+    this.ledger.release(framework.id, agentId, record.resources);
     if (this.agents.get(agentId)?.state === 'registered')
       this.recover(framework.id, agentId, record.resources, 0);
   }
@@ -1174,6 +1192,7 @@ export class Master {
     const framework = this.frameworks.get(offer.frameworkId);
     framework?.offers.delete(offerId);
     this.agents.get(offer.agentId)?.offers.delete(offerId);
+    this.ledger.unoffer(offer.frameworkId, offer.agentId, offer.resources);
     this.recover(offer.frameworkId, offer.agentId, offer.resources, how.refuseSeconds ?? 0);
     if (how.rescind && framework) {
       this.counters.offersRescinded++;
@@ -1224,6 +1243,7 @@ export class Master {
     this.offers.set(id, record);
     framework.offers.add(id);
     agent.offers.add(id);
+    this.ledger.offer(framework.id, agent.id, allocation.resources);
     if (this.config.offerTimeoutMs !== undefined) {
       record.timer = this.clock.setTimeout(() => {
         this.log.info({ offerId: id }, 'offer timed out');
@@ -1261,6 +1281,8 @@ export class Master {
     link.attach({
       onMessage: (message: AgentToMaster) => {
         this.counters.agentMessages++;
+        const byType = this.counters.agentMessagesByType;
+        byType.set(message.type, (byType.get(message.type) ?? 0) + 1);
         if (!agent) {
           agent = this.registration(link, message);
           return;
@@ -1440,10 +1462,9 @@ export class Master {
         framework.executors.set(id, onAgent);
       }
       if (!onAgent.has(executorId)) {
-        onAgent.set(executorId, {
-          info: executor,
-          resources: resourcesFromMessages(executor.resources, { invalid: 'skip' }),
-        });
+        const resources = resourcesFromMessages(executor.resources, { invalid: 'skip' });
+        onAgent.set(executorId, { info: executor, resources });
+        this.ledger.use(framework.id, id, resources);
       }
     }
     const reported = new Set<string>();
@@ -1460,6 +1481,7 @@ export class Master {
         const resources = resourcesFromMessages(task.resources, { invalid: 'skip' });
         record = { task: create(TaskSchema, task), resources, released: isTerminalState(task.state) };
         framework.tasks.set(taskId, record);
+        if (!record.released) this.ledger.use(frameworkId, id, resources);
         let onAgent = registered.tasks.get(frameworkId);
         if (!onAgent) {
           onAgent = new Set();
@@ -1506,6 +1528,7 @@ export class Master {
           'Task is unknown to the agent',
         );
         this.applyState(record, status);
+        if (!record.released) this.ledger.release(frameworkId, id, record.resources);
         framework.tasks.delete(taskId);
         taskIds.delete(taskId);
         this.pushCompleted(framework, record.task);
@@ -1582,6 +1605,7 @@ export class Master {
         const executors = framework.executors.get(agent.id);
         const executor = executors?.get(executorId);
         if (executor) {
+          this.ledger.release(framework.id, agent.id, executor.resources);
           executors!.delete(executorId);
           if (executors!.size === 0) framework.executors.delete(agent.id);
           this.recover(framework.id, agent.id, executor.resources, 0);
@@ -1695,6 +1719,7 @@ export class Master {
   ): void {
     if (record.released) return;
     record.released = true;
+    this.ledger.release(framework.id, agent.id, record.resources);
     this.recover(framework.id, agent.id, record.resources, 0);
   }
 
@@ -1736,12 +1761,15 @@ export class Master {
             if (oldest !== undefined) framework.unreachableTasks.delete(oldest);
           }
         }
+        if (!record.released) this.ledger.release(frameworkId, agent.id, record.resources);
         record.released = true;
         framework.tasks.delete(taskId);
       }
     }
     agent.tasks.clear();
     for (const framework of this.frameworks.values()) {
+      for (const executor of framework.executors.get(agent.id)?.values() ?? [])
+        this.ledger.release(framework.id, agent.id, executor.resources);
       framework.executors.delete(agent.id);
       this.send(
         framework,

@@ -25,6 +25,7 @@ import {
   type Offer_Operation,
   Offer_Operation_Type,
   OfferSchema,
+  OperationState,
   type Resource,
   type Task,
   type TaskInfo,
@@ -47,6 +48,7 @@ import {
   type AgentToMaster,
   AgentToMaster_Type,
   type AgentToMasterSchema,
+  type MasterToAgent,
   MasterToAgent_Type,
   MasterToAgentSchema,
   type RegisterAgent,
@@ -128,6 +130,8 @@ export interface AgentRecord {
   missedPings: number;
   pinger: TimerHandle | undefined;
   disconnectTimer: TimerHandle | undefined;
+  /** KILL_TASKs that arrived while the agent was disconnected. */
+  pendingKills: Map<string, MasterToAgent>;
 }
 
 export interface OfferRecord {
@@ -936,16 +940,51 @@ export class Master {
     const taskAgent = record.task.agentId?.value ?? '';
     if (agentId !== undefined && agentId !== taskAgent) return;
     const agent = this.agents.get(taskAgent);
-    agent?.link?.send(
-      create(MasterToAgentSchema, {
-        type: MasterToAgent_Type.KILL_TASK,
-        killTask: {
-          frameworkId: { value: framework.id },
-          taskId: { value: taskId },
-          ...(killPolicy ? { killPolicy } : {}),
-        },
-      }),
-    );
+    if (!agent) return;
+    const message = create(MasterToAgentSchema, {
+      type: MasterToAgent_Type.KILL_TASK,
+      killTask: {
+        frameworkId: { value: framework.id },
+        taskId: { value: taskId },
+        ...(killPolicy ? { killPolicy } : {}),
+      },
+    });
+    // A kill for a disconnected agent is replayed when it re-registers.
+    if (agent.link) agent.link.send(message);
+    else agent.pendingKills.set(`${framework.id}\u0000${taskId}`, message);
+  }
+
+  /**
+   * RECONCILE_OPERATIONS: this master tracks no operations with feedback yet, so every listed
+   * operation is answered from what is known of its agent (reference section 5.8).
+   */
+  reconcileOperations(
+    framework: FrameworkRecord,
+    operations: ReadonlyArray<{ operationId?: { value: string }; agentId?: { value: string } }>,
+  ): void {
+    for (const operation of operations) {
+      const agentId = operation.agentId?.value;
+      const agent = agentId === undefined ? undefined : this.agents.get(agentId);
+      const state =
+        agentId !== undefined && this.recoveredAgents.has(agentId)
+          ? OperationState.OPERATION_RECOVERING
+          : agent?.state === 'unreachable'
+            ? OperationState.OPERATION_UNREACHABLE
+            : OperationState.OPERATION_UNKNOWN;
+      this.send(
+        framework,
+        create(EventSchema, {
+          type: Event_Type.UPDATE_OPERATION_STATUS,
+          updateOperationStatus: {
+            status: {
+              state,
+              ...(operation.operationId ? { operationId: { value: operation.operationId.value } } : {}),
+              ...(agentId !== undefined ? { agentId: { value: agentId } } : {}),
+            },
+          },
+        }),
+      );
+    }
   }
 
   shutdownExecutor(framework: FrameworkRecord, agentId: string, executorId: string): void {
@@ -1385,6 +1424,7 @@ export class Master {
       missedPings: 0,
       pinger: undefined,
       disconnectTimer: undefined,
+      pendingKills: new Map(),
     };
   }
 
@@ -1552,6 +1592,8 @@ export class Master {
         },
       }),
     );
+    for (const kill of registered.pendingKills.values()) link.send(kill);
+    registered.pendingKills.clear();
     this.startPinging(registered);
     return registered;
   }

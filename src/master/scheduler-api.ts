@@ -196,11 +196,13 @@ function dispatch(master: Master, framework: FrameworkRecord, call: Call): HttpR
       master.message(framework, message.agentId?.value ?? '', message.executorId?.value ?? '', message.data);
       return accepted();
     }
+    case Call_Type.RECONCILE_OPERATIONS:
+      master.reconcileOperations(framework, call.reconcileOperations!.operations);
+      return accepted();
     case Call_Type.REQUEST:
     case Call_Type.ACCEPT_INVERSE_OFFERS:
     case Call_Type.DECLINE_INVERSE_OFFERS:
     case Call_Type.ACKNOWLEDGE_OPERATION_STATUS:
-    case Call_Type.RECONCILE_OPERATIONS:
       // The built-in allocator ignores requests; inverse offers and operation feedback come with
       // maintenance and reservations, and until then there is nothing to record or answer.
       return accepted();

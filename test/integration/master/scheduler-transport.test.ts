@@ -271,6 +271,22 @@ describe('scheduler endpoint transport', () => {
         s.close();
       });
 
+      it('type UNKNOWN is 501; RECONCILE_OPERATIONS answers in-band', async () => {
+        const s = await scheduler(mediaType).subscribe(framework);
+        await s.nextOfType(Event_Type.SUBSCRIBED);
+        const unknown = await s.call({ type: Call_Type.UNKNOWN });
+        assert.equal(unknown.status, 501);
+        const reconcile = await s.call({
+          type: Call_Type.RECONCILE_OPERATIONS,
+          reconcileOperations: { operations: [{ operationId: { value: 'op-1' } }] },
+        });
+        assert.equal(reconcile.status, 202);
+        const update = await s.nextOfType(Event_Type.UPDATE_OPERATION_STATUS);
+        assert.equal(update.updateOperationStatus?.status?.operationId?.value, 'op-1');
+        assert.equal(update.updateOperationStatus?.status?.state, 9 /* OPERATION_UNKNOWN */);
+        s.close();
+      });
+
       it('F15: REQUEST is accepted and does nothing', async () => {
         const s = await scheduler(mediaType).subscribe(framework);
         await s.nextOfType(Event_Type.SUBSCRIBED);

@@ -15,16 +15,21 @@ const validPort = (port: number): string | undefined =>
   port < 0 || port > 65535 ? `${port} is not a TCP port (0-65535)` : undefined;
 
 export const agentFlags = {
-  master: stringOption({ help: 'the master to register with: HOST:PORT (zk:// once HA lands)', required: true }),
+  master: stringOption({
+    help: 'the master to register with: HOST:PORT (zk:// once HA lands)',
+    required: true,
+  }),
   ip: stringOption({ help: 'IP address to listen on', default: '127.0.0.1' }),
   port: intOption({ help: 'port to listen on', default: 5051, validate: validPort }),
   hostname: stringOption({ help: 'hostname to advertise (default: the IP address)' }),
   work_dir: stringOption({
-    help: 'where the agent keeps sandboxes and checkpoints (default: a per-user state directory,\n' +
+    help:
+      'where the agent keeps sandboxes and checkpoints (default: a per-user state directory,\n' +
       '~/.local/state/strata/agent-<port>)',
   }),
   resources: stringOption({
-    help: 'total resources to offer, e.g. cpus:2;mem:1024;disk:4096;ports:[31000-32000]\n' +
+    help:
+      'total resources to offer, e.g. cpus:2;mem:1024;disk:4096;ports:[31000-32000]\n' +
       'or a JSON array of Resource; detected from the machine (cgroup-aware) when unset',
   }),
   attributes: stringOption({ help: 'attributes, e.g. rack:r1;zone:z2;level:3' }),
@@ -36,6 +41,27 @@ export const agentFlags = {
   executor_shutdown_grace_period: durationOption({
     help: 'default time an executor has to exit after SHUTDOWN',
     default: 5000,
+  }),
+  executor_reregistration_timeout: durationOption({
+    help:
+      'time executors have to re-subscribe after an agent restart; also MESOS_SUBSCRIPTION_BACKOFF_MAX\n' +
+      'for executors of checkpointing frameworks (at most 15secs)',
+    default: 2000,
+    validate: (ms) => (ms > 15_000 ? 'must be at most 15secs' : undefined),
+  }),
+  recovery_timeout: durationOption({
+    help: 'how long executors of checkpointing frameworks wait for a restarted agent (MESOS_RECOVERY_TIMEOUT)',
+    default: 15 * 60_000,
+  }),
+  http_heartbeat_interval: durationOption({
+    help: 'interval of HEARTBEAT events on executor event streams',
+    default: 30_000,
+    validate: (ms) => (ms <= 0 ? 'must be positive' : undefined),
+  }),
+  executor_environment_variables: stringOption({
+    help:
+      'JSON object of environment variables for executors, e.g. {"PATH":"/bin:/usr/bin"};\n' +
+      "when set it replaces the agent's own environment that executors otherwise inherit",
   }),
   registration_backoff_factor: durationOption({
     help: 'initial backoff between (re-)registration attempts, doubling up to 1 minute',

@@ -2,7 +2,10 @@ import { StrataError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { agentFlags, agentHelp } from './flags.js';
 
-/** `strata agent`: parses flags, then runs until SIGINT/SIGTERM. Returns the exit code. */
+/**
+ * `strata agent`: parses flags, then runs until SIGINT/SIGTERM (exit 0) or until the master refuses
+ * or shuts it down (exit 1, with the master's message). Returns the exit code.
+ */
 export async function runAgentCommand(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(agentHelp());
@@ -19,7 +22,17 @@ export async function runAgentCommand(argv: readonly string[]): Promise<number> 
     throw err;
   }
   const { startAgent } = await import('./process.js');
-  const agent = await startAgent(parsed.values);
-  await agent.closed;
-  return 0;
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(parsed.values);
+  } catch (err) {
+    if (err instanceof StrataError) {
+      console.error(`strata agent: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const exit = await agent.closed;
+  if (exit.code !== 0 && exit.message) console.error(`strata agent: ${exit.message}`);
+  return exit.code;
 }

@@ -1,0 +1,1051 @@
+/**
+ * The agent's core: frameworks, executors and tasks on this machine, and what happens to them
+ * when the master, an executor or an executor process says something (mesos-internals.md
+ * sections 4.4-4.8, reference section 3.3).
+ *
+ * I/O is injected: `send` puts a message on the link to the master, `launch` starts an executor
+ * process, the clock runs every timer, executor event streams are `RecordStream`s. All state is in
+ * plain records (FrameworkRecord, ExecutorRecord, TaskEntry) so it can later be checkpointed.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
+import type { Clock, TimerHandle } from '../common/clock.js';
+import type { Logger } from '../common/log.js';
+import { formatDuration } from '../common/units.js';
+import { STRATA_VERSION } from '../common/version.js';
+import type { MessageMediaType } from '../http/media.js';
+import type { RecordStream } from '../http/responses.js';
+import {
+  type AttributeItem,
+  attributesToMessages,
+  type Resources,
+  resourcesToMessages,
+} from '../resources/index.js';
+import { codec } from '../wire/codec.js';
+import {
+  type Call_Subscribe,
+  type Event,
+  Event_Type,
+  EventSchema,
+} from '../wire/gen/mesos/v1/executor/executor_pb.js';
+import {
+  type AgentInfo,
+  AgentInfo_Capability_Type,
+  AgentInfoSchema,
+  ContainerStatusSchema,
+  type ExecutorInfo,
+  ExecutorInfoSchema,
+  type FrameworkInfo,
+  FrameworkInfoSchema,
+  type KillPolicy,
+  type Task,
+  type TaskInfo,
+  TaskSchema,
+  TaskState,
+  type TaskStatus,
+  TaskStatus_Reason,
+  TaskStatusSchema,
+} from '../wire/gen/mesos/v1/mesos_pb.js';
+import {
+  type AgentToMaster,
+  AgentToMaster_Type,
+  AgentToMasterSchema,
+  type MasterToAgent,
+  MasterToAgent_Type,
+} from '../wire/gen/strata/internal/v1/link_pb.js';
+import {
+  commandExecutorInfo,
+  executorEnvironment,
+  executorProgram,
+  executorRunsDir,
+  type ProgramSpec,
+  shutdownGracePeriodMs,
+} from './executor-launch.js';
+import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+import { type StatusUpdate, StatusUpdateManager } from './status-updates.js';
+import { agentStatus, droppedOrLost, isTerminalState, taskStateName, uuidText } from './task-states.js';
+
+/** Bounds on history kept for `/state` (Mesos' defaults). */
+export const MAX_COMPLETED_FRAMEWORKS = 50;
+export const MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK = 150;
+export const MAX_COMPLETED_TASKS_PER_EXECUTOR = 200;
+/** After SIGTERM at the end of a shutdown grace period, how long before SIGKILL. */
+export const DEFAULT_KILL_ESCALATION_MS = 3000;
+
+export interface AgentConfig {
+  workDir: string;
+  /** The address executors and tools reach this agent at. */
+  ip: string;
+  port: number;
+  hostname: string;
+  resources: Resources;
+  attributes: readonly AttributeItem[];
+  executorRegistrationTimeoutMs: number;
+  executorShutdownGracePeriodMs: number;
+  executorReregistrationTimeoutMs: number;
+  recoveryTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  killEscalationMs: number;
+  /** What executors inherit (before the MESOS_* variables). */
+  executorBaseEnvironment: Readonly<Record<string, string | undefined>>;
+  /** How to run the built-in command executor; undefined when it is not installed. */
+  commandExecutor: { file: string; args: readonly string[] } | undefined;
+}
+
+export interface AgentDeps {
+  clock: Clock;
+  log: Logger;
+  /** Puts a message on the link; false when there is no registered link (the message is dropped). */
+  send(message: AgentToMaster): boolean;
+  launch(spec: LaunchSpec): Promise<ExecutorProcess>;
+  statusUpdateRetry?: { minMs: number; maxMs: number };
+}
+
+export type ExecutorPhase = 'registering' | 'running' | 'terminating' | 'terminated';
+/** queued: waiting for the executor to subscribe; launched: sent to it; terminated: terminal update not yet acknowledged. */
+export type TaskPhase = 'queued' | 'launched' | 'terminated';
+
+export interface TaskEntry {
+  info: TaskInfo;
+  task: Task;
+  phase: TaskPhase;
+}
+
+interface ExecutorStream {
+  stream: RecordStream;
+  mediaType: MessageMediaType;
+  heartbeat: TimerHandle;
+}
+
+interface Termination {
+  state: TaskState;
+  reason: TaskStatus_Reason;
+  message: string;
+}
+
+export interface ExecutorRecord {
+  id: string;
+  frameworkId: string;
+  info: ExecutorInfo;
+  containerId: string;
+  directory: string;
+  /** Synthesized for a command task (not reported to the master on re-registration). */
+  commandExecutor: boolean;
+  phase: ExecutorPhase;
+  tasks: Map<string, TaskEntry>;
+  completedTasks: Task[];
+  /** Whether any task was ever handed to the executor. */
+  everLaunched: boolean;
+  connection: ExecutorStream | undefined;
+  process: ExecutorProcess | undefined;
+  registrationTimer: TimerHandle | undefined;
+  shutdownTimer: TimerHandle | undefined;
+  pendingTermination: Termination | undefined;
+  exitStatus: number | undefined;
+  /** Resolves once the process has exited (or never started). */
+  gone: Promise<void>;
+  markGone: () => void;
+}
+
+export interface FrameworkRecord {
+  id: string;
+  info: FrameworkInfo;
+  phase: 'running' | 'terminating';
+  executors: Map<string, ExecutorRecord>;
+  completedExecutors: ExecutorRecord[];
+}
+
+export type ExecutorLookup =
+  | { kind: 'found'; framework: FrameworkRecord; executor: ExecutorRecord }
+  | { kind: 'no-framework' }
+  | { kind: 'no-executor' };
+
+export class Agent {
+  readonly frameworks = new Map<string, FrameworkRecord>();
+  readonly completedFrameworks: FrameworkRecord[] = [];
+  readonly startTimeMs: number;
+  private id: string | undefined;
+  private stopping = false;
+  readonly updates: StatusUpdateManager;
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.startTimeMs = deps.clock.now();
+    this.updates = new StatusUpdateManager({
+      clock: deps.clock,
+      forward: (update, latest) => this.forwardUpdate(update, latest),
+      latestState: (frameworkId, taskId) => this.findTask(frameworkId, taskId)?.task.state,
+      ...(deps.statusUpdateRetry
+        ? { retryMinMs: deps.statusUpdateRetry.minMs, retryMaxMs: deps.statusUpdateRetry.maxMs }
+        : {}),
+    });
+  }
+
+  get agentId(): string | undefined {
+    return this.id;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  get pid(): string {
+    return `slave(1)@${this.config.ip}:${this.config.port}`;
+  }
+
+  // ------------------------------------------------------------------ registration
+
+  agentInfo(): AgentInfo {
+    return create(AgentInfoSchema, {
+      hostname: this.config.hostname,
+      port: this.config.port,
+      resources: resourcesToMessages(this.config.resources),
+      attributes: attributesToMessages(this.config.attributes),
+      ...(this.id ? { id: { value: this.id } } : {}),
+    });
+  }
+
+  /** REGISTER for a new agent, REREGISTER with everything running here once it has an id. */
+  registrationMessage(): AgentToMaster {
+    const common = {
+      agentInfo: this.agentInfo(),
+      capabilities: [
+        AgentInfo_Capability_Type.MULTI_ROLE,
+        AgentInfo_Capability_Type.HIERARCHICAL_ROLE,
+        AgentInfo_Capability_Type.RESERVATION_REFINEMENT,
+      ].map((type) => ({ type })),
+      version: STRATA_VERSION,
+      pid: this.pid,
+      address: { hostname: this.config.hostname, ip: this.config.ip, port: this.config.port },
+      checkpointedResources: [],
+    };
+    if (this.id === undefined) {
+      return create(AgentToMasterSchema, { type: AgentToMaster_Type.REGISTER, register: common });
+    }
+    const tasks: Task[] = [];
+    const executorInfos: ExecutorInfo[] = [];
+    const frameworks: FrameworkInfo[] = [];
+    for (const framework of this.frameworks.values()) {
+      if (framework.phase === 'terminating') continue;
+      frameworks.push(framework.info);
+      for (const executor of framework.executors.values()) {
+        if (!executor.commandExecutor) executorInfos.push(executor.info);
+        for (const entry of executor.tasks.values()) tasks.push(entry.task);
+      }
+    }
+    return create(AgentToMasterSchema, {
+      type: AgentToMaster_Type.REREGISTER,
+      reregister: { ...common, tasks, executorInfos, frameworks },
+    });
+  }
+
+  /** The master accepted us: remember the id and deliver what waited while we had no master. */
+  registered(agentId: string, reregistered: boolean): void {
+    if (this.id !== undefined && this.id !== agentId) {
+      this.deps.log.warn({ previous: this.id, agentId }, 'the master gave this agent a new id');
+    }
+    this.id = agentId;
+    this.deps.log.info({ agentId, reregistered }, reregistered ? 'agent re-registered' : 'agent registered');
+    this.updates.resume();
+  }
+
+  disconnected(reason: string): void {
+    this.deps.log.warn({ reason }, 'disconnected from the master; status updates are held until it is back');
+    this.updates.pause();
+  }
+
+  // ------------------------------------------------------------------ messages from the master
+
+  masterMessage(message: MasterToAgent): void {
+    switch (message.type) {
+      case MasterToAgent_Type.RUN_TASK:
+        if (message.runTask?.frameworkInfo && message.runTask.task) {
+          this.runTask(message.runTask.frameworkInfo, message.runTask.task);
+        }
+        return;
+      case MasterToAgent_Type.RUN_TASK_GROUP:
+        if (message.runTaskGroup) {
+          this.refuseTaskGroup(
+            message.runTaskGroup.frameworkInfo,
+            message.runTaskGroup.taskGroup?.tasks ?? [],
+          );
+        }
+        return;
+      case MasterToAgent_Type.KILL_TASK:
+        if (message.killTask) {
+          this.killTask(
+            message.killTask.frameworkId?.value ?? '',
+            message.killTask.taskId?.value ?? '',
+            message.killTask.killPolicy,
+          );
+        }
+        return;
+      case MasterToAgent_Type.SHUTDOWN_FRAMEWORK:
+        this.shutdownFramework(message.shutdownFramework?.frameworkId?.value ?? '');
+        return;
+      case MasterToAgent_Type.SHUTDOWN_EXECUTOR: {
+        const frameworkId = message.shutdownExecutor?.frameworkId?.value ?? '';
+        const executorId = message.shutdownExecutor?.executorId?.value ?? '';
+        const executor = this.frameworks.get(frameworkId)?.executors.get(executorId);
+        if (!executor) {
+          this.deps.log.warn({ frameworkId, executorId }, 'asked to shut down an unknown executor');
+          return;
+        }
+        this.shutdownExecutor(executor, 'the master asked');
+        return;
+      }
+      case MasterToAgent_Type.ACKNOWLEDGE: {
+        const ack = message.acknowledge;
+        if (ack) this.acknowledged(ack.frameworkId?.value ?? '', ack.taskId?.value ?? '', ack.uuid);
+        return;
+      }
+      case MasterToAgent_Type.FRAMEWORK_TO_EXECUTOR: {
+        const m = message.frameworkToExecutor;
+        if (m) this.frameworkMessage(m.frameworkId?.value ?? '', m.executorId?.value ?? '', m.data);
+        return;
+      }
+      case MasterToAgent_Type.UPDATE_FRAMEWORK: {
+        const info = message.updateFramework?.frameworkInfo;
+        const framework = this.frameworks.get(info?.id?.value ?? '');
+        if (info && framework) framework.info = create(FrameworkInfoSchema, info);
+        return;
+      }
+      default:
+        this.deps.log.warn(
+          { type: MasterToAgent_Type[message.type] ?? message.type },
+          'unexpected message from the master',
+        );
+    }
+  }
+
+  // ------------------------------------------------------------------ launching
+
+  runTask(frameworkInfo: FrameworkInfo, task: TaskInfo): void {
+    const log = this.deps.log;
+    const frameworkId = frameworkInfo.id?.value ?? '';
+    const taskId = task.taskId?.value ?? '';
+    if (frameworkId === '' || taskId === '') {
+      log.warn({ frameworkId, taskId }, 'RUN_TASK without a framework or task id; dropped');
+      return;
+    }
+    let framework = this.frameworks.get(frameworkId);
+    if (framework?.phase === 'terminating') {
+      log.warn({ frameworkId, taskId }, 'ignoring a task of a framework that is shutting down');
+      return;
+    }
+    if (!framework) {
+      framework = {
+        id: frameworkId,
+        info: create(FrameworkInfoSchema, frameworkInfo),
+        phase: 'running',
+        executors: new Map(),
+        completedExecutors: [],
+      };
+      this.frameworks.set(frameworkId, framework);
+    } else {
+      framework.info = create(FrameworkInfoSchema, frameworkInfo);
+    }
+    if (this.findTask(frameworkId, taskId)) {
+      log.warn({ frameworkId, taskId }, 'a task with this id is already on this agent; RUN_TASK ignored');
+      return;
+    }
+
+    const info = this.executorInfoFor(framework, task);
+    const executorId = info.executorId?.value ?? '';
+    const existing = framework.executors.get(executorId);
+    if (existing && (existing.phase === 'terminating' || existing.phase === 'terminated')) {
+      log.warn({ frameworkId, executorId, taskId }, 'task for an executor that is terminating');
+      this.agentUpdate(framework, undefined, taskId, {
+        state: droppedOrLost(framework.info),
+        reason: TaskStatus_Reason.EXECUTOR_TERMINATED,
+        message: 'Executor terminating',
+      });
+      return;
+    }
+    const executor = existing ?? this.newExecutor(framework, info, task.executor === undefined);
+    const entry: TaskEntry = { info: task, task: this.taskRecord(framework, task, info), phase: 'queued' };
+    executor.tasks.set(taskId, entry);
+    log.info({ frameworkId, executorId, taskId }, 'task queued');
+    if (executor.phase === 'running') this.deliver(executor, entry);
+    if (!existing) void this.startExecutor(framework, executor);
+  }
+
+  private executorInfoFor(framework: FrameworkRecord, task: TaskInfo): ExecutorInfo {
+    if (task.executor) {
+      const info = create(ExecutorInfoSchema, task.executor);
+      if (!info.frameworkId) info.frameworkId = { $typeName: 'mesos.v1.FrameworkID', value: framework.id };
+      return info;
+    }
+    const program = this.config.commandExecutor ?? { file: process.execPath, args: [] };
+    return commandExecutorInfo(task, framework.info, { path: program.file, args: program.args });
+  }
+
+  private taskRecord(framework: FrameworkRecord, task: TaskInfo, executor: ExecutorInfo): Task {
+    return create(TaskSchema, {
+      name: task.name,
+      taskId: task.taskId,
+      frameworkId: { value: framework.id },
+      // Command tasks have no ExecutorInfo of their own: Mesos leaves executor_id unset for them.
+      ...(task.executor ? { executorId: executor.executorId } : {}),
+      ...(this.id ? { agentId: { value: this.id } } : {}),
+      state: TaskState.TASK_STAGING,
+      resources: task.resources,
+      ...(task.labels ? { labels: task.labels } : {}),
+      ...(task.discovery ? { discovery: task.discovery } : {}),
+      ...(task.container ? { container: task.container } : {}),
+      ...(task.healthCheck ? { healthCheck: task.healthCheck } : {}),
+      ...(task.killPolicy ? { killPolicy: task.killPolicy } : {}),
+      ...(task.command?.user ? { user: task.command.user } : {}),
+      limits: task.limits,
+    });
+  }
+
+  private newExecutor(
+    framework: FrameworkRecord,
+    info: ExecutorInfo,
+    commandExecutor: boolean,
+  ): ExecutorRecord {
+    const executorId = info.executorId?.value ?? '';
+    const containerId = randomUUID();
+    const runs = executorRunsDir(this.config.workDir, this.id ?? 'unregistered', framework.id, executorId);
+    let markGone!: () => void;
+    const gone = new Promise<void>((resolve) => {
+      markGone = resolve;
+    });
+    const executor: ExecutorRecord = {
+      id: executorId,
+      frameworkId: framework.id,
+      info,
+      containerId,
+      directory: join(runs, containerId),
+      commandExecutor,
+      phase: 'registering',
+      tasks: new Map(),
+      completedTasks: [],
+      everLaunched: false,
+      connection: undefined,
+      process: undefined,
+      registrationTimer: undefined,
+      shutdownTimer: undefined,
+      pendingTermination: undefined,
+      exitStatus: undefined,
+      gone,
+      markGone,
+    };
+    framework.executors.set(executorId, executor);
+    return executor;
+  }
+
+  private async startExecutor(framework: FrameworkRecord, executor: ExecutorRecord): Promise<void> {
+    const log = this.deps.log.child({ frameworkId: framework.id, executorId: executor.id });
+    const command = executor.info.command;
+    let program: ProgramSpec;
+    try {
+      if (!command) throw new Error('the ExecutorInfo has no command');
+      if (executor.commandExecutor && !this.config.commandExecutor) {
+        throw new Error('the built-in command executor is not installed (build the project first)');
+      }
+      program = executorProgram(command);
+      const runs = join(executor.directory, '..');
+      mkdirSync(executor.directory, { recursive: true, mode: 0o755 });
+      const latest = join(runs, 'latest');
+      rmSync(latest, { force: true });
+      symlinkSync(executor.containerId, latest);
+    } catch (err) {
+      this.launchFailed(framework, executor, err as Error);
+      return;
+    }
+    const env = executorEnvironment({
+      frameworkId: framework.id,
+      executorId: executor.id,
+      agentId: this.id ?? '',
+      agentEndpoint: `${this.config.ip}:${this.config.port}`,
+      agentIp: this.config.ip,
+      sandbox: executor.directory,
+      checkpoint: framework.info.checkpoint,
+      shutdownGracePeriodMs: shutdownGracePeriodMs(executor.info, this.config.executorShutdownGracePeriodMs),
+      recoveryTimeoutMs: this.config.recoveryTimeoutMs,
+      subscriptionBackoffMaxMs: this.config.executorReregistrationTimeoutMs,
+      base: this.config.executorBaseEnvironment,
+      command,
+    });
+    try {
+      executor.process = await this.deps.launch({ program, sandbox: executor.directory, env });
+    } catch (err) {
+      this.launchFailed(framework, executor, err as Error);
+      return;
+    }
+    const child = executor.process;
+    log.info(
+      { pid: child.pid, containerId: executor.containerId, directory: executor.directory },
+      'executor launched',
+    );
+    void child.exited.then((status) => this.executorExited(framework, executor, status));
+    if (executor.phase === 'terminating') {
+      // Shut down (killed task, framework gone) while the process was being started.
+      child.signal('SIGKILL');
+      return;
+    }
+    executor.registrationTimer = this.deps.clock.setTimeout(() => {
+      executor.registrationTimer = undefined;
+      if (executor.phase !== 'registering') return;
+      const within = formatDuration(this.config.executorRegistrationTimeoutMs);
+      log.warn({ within }, 'executor did not subscribe in time; destroying it');
+      executor.pendingTermination = {
+        state: TaskState.TASK_FAILED,
+        reason: TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT,
+        message: `Executor did not register within ${within}`,
+      };
+      executor.phase = 'terminating';
+      child.signal('SIGKILL');
+    }, this.config.executorRegistrationTimeoutMs);
+  }
+
+  private launchFailed(framework: FrameworkRecord, executor: ExecutorRecord, err: Error): void {
+    this.deps.log.error(
+      { frameworkId: framework.id, executorId: executor.id, err: err.message },
+      'failed to launch the executor',
+    );
+    executor.pendingTermination = {
+      state: TaskState.TASK_FAILED,
+      reason: TaskStatus_Reason.CONTAINER_LAUNCH_FAILED,
+      message: `Failed to launch container: ${err.message}`,
+    };
+    this.executorGone(framework, executor, undefined);
+  }
+
+  /** Hands a queued task to a subscribed executor. */
+  private deliver(executor: ExecutorRecord, entry: TaskEntry): void {
+    if (!executor.connection || entry.phase !== 'queued') return;
+    entry.phase = 'launched';
+    executor.everLaunched = true;
+    this.sendEvent(executor, { type: Event_Type.LAUNCH, launch: { task: entry.info } });
+  }
+
+  private refuseTaskGroup(frameworkInfo: FrameworkInfo | undefined, tasks: readonly TaskInfo[]): void {
+    const frameworkId = frameworkInfo?.id?.value ?? '';
+    if (!frameworkInfo || frameworkId === '') return;
+    this.deps.log.warn({ frameworkId, tasks: tasks.length }, 'task groups are not supported by this agent');
+    const framework: FrameworkRecord = this.frameworks.get(frameworkId) ?? {
+      id: frameworkId,
+      info: frameworkInfo,
+      phase: 'running',
+      executors: new Map(),
+      completedExecutors: [],
+    };
+    for (const task of tasks) {
+      this.agentUpdate(framework, undefined, task.taskId?.value ?? '', {
+        state: TaskState.TASK_FAILED,
+        reason: TaskStatus_Reason.CONTAINER_LAUNCH_FAILED,
+        message: 'Task groups (LAUNCH_GROUP) are not supported by this agent',
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ the executor API
+
+  lookupExecutor(frameworkId: string, executorId: string): ExecutorLookup {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) return { kind: 'no-framework' };
+    const executor = framework.executors.get(executorId);
+    if (!executor) return { kind: 'no-executor' };
+    return { kind: 'found', framework, executor };
+  }
+
+  /**
+   * An executor's SUBSCRIBE stream opened (reference section 3.3, "Subscription"). Returns once the
+   * first events are written; the stream stays the executor's until it closes or is replaced.
+   */
+  subscribe(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord,
+    subscribe: Call_Subscribe,
+    stream: RecordStream,
+    mediaType: MessageMediaType,
+  ): void {
+    const log = this.deps.log.child({ frameworkId: framework.id, executorId: executor.id });
+    if (
+      this.stopping ||
+      framework.phase === 'terminating' ||
+      executor.phase === 'terminating' ||
+      executor.phase === 'terminated'
+    ) {
+      log.info('executor subscribed while shutting down; answering with SHUTDOWN');
+      stream.write(codec.encode(EventSchema, create(EventSchema, { type: Event_Type.SHUTDOWN }), mediaType));
+      stream.end();
+      return;
+    }
+    if (executor.connection) {
+      log.info('executor subscribed again; closing its previous stream');
+      this.closeConnection(executor);
+    }
+    executor.registrationTimer?.cancel();
+    executor.registrationTimer = undefined;
+    const heartbeat = this.deps.clock.setInterval(
+      () => this.sendEvent(executor, { type: Event_Type.HEARTBEAT }),
+      this.config.heartbeatIntervalMs,
+    );
+    const connection: ExecutorStream = { stream, mediaType, heartbeat };
+    executor.connection = connection;
+    executor.phase = 'running';
+    void stream.done.then(() => {
+      heartbeat.cancel();
+      if (executor.connection === connection) {
+        executor.connection = undefined;
+        log.info('executor stream closed');
+      }
+    });
+
+    for (const update of subscribe.unacknowledgedUpdates) {
+      if (update.status) this.executorUpdate(framework, executor, update.status, false);
+    }
+    const knownToExecutor = new Set(subscribe.unacknowledgedTasks.map((t) => t.taskId?.value ?? ''));
+    for (const [taskId, entry] of executor.tasks) {
+      if (
+        entry.phase === 'launched' &&
+        entry.task.state === TaskState.TASK_STAGING &&
+        !knownToExecutor.has(taskId)
+      ) {
+        this.agentUpdate(framework, executor, taskId, {
+          state: droppedOrLost(framework.info),
+          reason: TaskStatus_Reason.AGENT_RESTARTED,
+          message: 'Task launched during agent restart',
+        });
+      }
+    }
+    const queued = [...executor.tasks.values()].filter((e) => e.phase === 'queued');
+    if (!executor.everLaunched && queued.length === 0) {
+      log.info('executor has no tasks left to run; shutting it down');
+      this.sendSubscribed(framework, executor);
+      this.shutdownExecutor(executor, 'all its tasks were killed before it subscribed');
+      return;
+    }
+    this.sendSubscribed(framework, executor);
+    for (const entry of queued) this.deliver(executor, entry);
+    log.info({ launched: queued.length }, 'executor subscribed');
+  }
+
+  private sendSubscribed(framework: FrameworkRecord, executor: ExecutorRecord): void {
+    this.sendEvent(executor, {
+      type: Event_Type.SUBSCRIBED,
+      subscribed: {
+        executorInfo: executor.info,
+        frameworkInfo: framework.info,
+        agentInfo: this.agentInfo(),
+        containerId: { value: executor.containerId },
+      },
+    });
+  }
+
+  /** An UPDATE call (validated): take custody, then ACKNOWLEDGED to the executor. */
+  executorUpdate(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord,
+    status: TaskStatus,
+    acknowledge = true,
+  ): void {
+    if (framework.phase === 'terminating') {
+      // As Mesos: the master has removed the framework, so nobody would acknowledge this update.
+      this.deps.log.warn(
+        { frameworkId: framework.id, taskId: status.taskId?.value, state: taskStateName(status.state) },
+        'ignoring a status update for a framework that is shutting down',
+      );
+      return;
+    }
+    const copy = create(TaskStatusSchema, status);
+    copy.executorId = { $typeName: 'mesos.v1.ExecutorID', value: executor.id };
+    if (!copy.containerStatus) {
+      copy.containerStatus = create(ContainerStatusSchema, {
+        containerId: { value: executor.containerId },
+        networkInfos: [{ ipAddresses: [{ ipAddress: this.config.ip }] }],
+        ...(executor.process ? { executorPid: executor.process.pid } : {}),
+      });
+    }
+    this.takeCustody(framework, executor, copy);
+    if (acknowledge) {
+      this.sendEvent(executor, {
+        type: Event_Type.ACKNOWLEDGED,
+        acknowledged: { taskId: status.taskId, uuid: status.uuid },
+      });
+    }
+  }
+
+  /** A MESSAGE call: the bytes go to the scheduler through the master. */
+  executorMessage(framework: FrameworkRecord, executor: ExecutorRecord, data: Uint8Array): void {
+    const sent = this.deps.send(
+      create(AgentToMasterSchema, {
+        type: AgentToMaster_Type.EXECUTOR_TO_FRAMEWORK,
+        executorToFramework: {
+          frameworkId: { value: framework.id },
+          executorId: { value: executor.id },
+          data,
+        },
+      }),
+    );
+    if (!sent) this.deps.log.warn({ executorId: executor.id }, 'executor message dropped: no master');
+  }
+
+  private frameworkMessage(frameworkId: string, executorId: string, data: Uint8Array): void {
+    const executor = this.frameworks.get(frameworkId)?.executors.get(executorId);
+    if (!executor?.connection || executor.phase !== 'running') {
+      this.deps.log.warn(
+        { frameworkId, executorId },
+        'framework message for an executor that is not subscribed; dropped',
+      );
+      return;
+    }
+    this.sendEvent(executor, { type: Event_Type.MESSAGE, message: { data } });
+  }
+
+  private sendEvent(executor: ExecutorRecord, init: MessageInitShape<typeof EventSchema>): void {
+    const connection = executor.connection;
+    if (!connection) return;
+    const event: Event = create(EventSchema, init);
+    connection.stream.write(codec.encode(EventSchema, event, connection.mediaType));
+  }
+
+  private closeConnection(executor: ExecutorRecord): void {
+    const connection = executor.connection;
+    if (!connection) return;
+    executor.connection = undefined;
+    connection.heartbeat.cancel();
+    connection.stream.end();
+  }
+
+  // ------------------------------------------------------------------ status updates
+
+  private findTask(frameworkId: string, taskId: string): TaskEntry | undefined {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) return undefined;
+    for (const executor of framework.executors.values()) {
+      const entry = executor.tasks.get(taskId);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  private findExecutorOfTask(framework: FrameworkRecord, taskId: string): ExecutorRecord | undefined {
+    for (const executor of framework.executors.values()) if (executor.tasks.has(taskId)) return executor;
+    return undefined;
+  }
+
+  /** An update the agent itself generates for one task. */
+  private agentUpdate(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord | undefined,
+    taskId: string,
+    termination: Termination,
+  ): void {
+    const status = agentStatus({
+      taskId,
+      ...termination,
+      agentId: this.id,
+      executorId: executor?.id,
+      nowMs: this.deps.clock.now(),
+    });
+    this.takeCustody(framework, executor, status);
+  }
+
+  /** Records the new state on the task and hands the update to the status update manager. */
+  private takeCustody(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord | undefined,
+    status: TaskStatus,
+  ): void {
+    if (this.id && !status.agentId) status.agentId = { $typeName: 'mesos.v1.AgentID', value: this.id };
+    if (!isFieldSet(status, TaskStatusSchema.field.timestamp))
+      status.timestamp = this.deps.clock.now() / 1000;
+    const taskId = status.taskId?.value ?? '';
+    const entry = executor?.tasks.get(taskId);
+    if (entry && entry.phase !== 'terminated') {
+      entry.task.state = status.state;
+      const stored = create(TaskStatusSchema, status);
+      stored.data = new Uint8Array(0);
+      entry.task.statuses = [...entry.task.statuses.filter((s) => s.state !== status.state), stored];
+      if (isTerminalState(status.state)) entry.phase = 'terminated';
+    }
+    const result = this.updates.receive({ frameworkId: framework.id, executorId: executor?.id, status });
+    this.deps.log.info(
+      {
+        frameworkId: framework.id,
+        taskId,
+        state: taskStateName(status.state),
+        uuid: uuidText(status.uuid),
+        duplicate: result === 'duplicate',
+      },
+      'status update received',
+    );
+  }
+
+  private forwardUpdate(update: StatusUpdate, latestState: TaskState): void {
+    const entry = this.findTask(update.frameworkId, update.status.taskId?.value ?? '');
+    if (entry) {
+      entry.task.statusUpdateState = update.status.state;
+      entry.task.statusUpdateUuid = update.status.uuid;
+    }
+    this.deps.send(
+      create(AgentToMasterSchema, {
+        type: AgentToMaster_Type.STATUS_UPDATE,
+        statusUpdate: {
+          frameworkId: { value: update.frameworkId },
+          ...(update.executorId ? { executorId: { value: update.executorId } } : {}),
+          status: update.status,
+          latestState,
+        },
+      }),
+    );
+  }
+
+  private acknowledged(frameworkId: string, taskId: string, uuid: Uint8Array): void {
+    const result = this.updates.acknowledge(frameworkId, taskId, uuid);
+    if (result.kind === 'unexpected') {
+      this.deps.log.warn(
+        { frameworkId, taskId, uuid: uuidText(uuid), why: result.reason },
+        'ignoring acknowledgement',
+      );
+      return;
+    }
+    const framework = this.frameworks.get(frameworkId);
+    const executor = framework ? this.findExecutorOfTask(framework, taskId) : undefined;
+    const entry = executor?.tasks.get(taskId);
+    if (!framework || !executor || !entry) return;
+    if (!result.next) {
+      entry.task.statusUpdateState = TaskState.TASK_STAGING;
+      entry.task.statusUpdateUuid = new Uint8Array(0);
+    }
+    if (result.terminal) {
+      executor.tasks.delete(taskId);
+      this.pushCompletedTask(executor, entry.task);
+      this.maybeRemoveExecutor(framework, executor);
+    }
+  }
+
+  private pushCompletedTask(executor: ExecutorRecord, task: Task): void {
+    executor.completedTasks.push(task);
+    if (executor.completedTasks.length > MAX_COMPLETED_TASKS_PER_EXECUTOR) executor.completedTasks.shift();
+  }
+
+  // ------------------------------------------------------------------ killing and shutting down
+
+  killTask(frameworkId: string, taskId: string, killPolicy: KillPolicy | undefined): void {
+    const log = this.deps.log.child({ frameworkId, taskId });
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) {
+      log.warn('ignoring kill of a task whose framework is not on this agent');
+      return;
+    }
+    const executor = this.findExecutorOfTask(framework, taskId);
+    if (!executor) {
+      log.warn('kill for a task without an executor here');
+      this.agentUpdate(framework, undefined, taskId, {
+        state: droppedOrLost(framework.info),
+        reason: TaskStatus_Reason.EXECUTOR_TERMINATED,
+        message: 'Cannot find executor',
+      });
+      return;
+    }
+    const entry = executor.tasks.get(taskId)!;
+    if (entry.phase === 'terminated') {
+      log.info('kill for a task that is already terminal; ignored');
+      return;
+    }
+    switch (executor.phase) {
+      case 'terminating':
+      case 'terminated':
+        log.info('ignoring kill: the executor is terminating');
+        return;
+      case 'registering':
+        this.agentUpdate(framework, executor, taskId, {
+          state: TaskState.TASK_KILLED,
+          reason: TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH,
+          message: 'Killed before delivery to the executor',
+        });
+        if (![...executor.tasks.values()].some((e) => e.phase !== 'terminated')) {
+          this.shutdownExecutor(executor, 'its only tasks were killed before it subscribed');
+        }
+        return;
+      case 'running':
+        if (entry.phase === 'queued') {
+          this.agentUpdate(framework, executor, taskId, {
+            state: TaskState.TASK_KILLED,
+            reason: TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH,
+            message: 'Killed before delivery to the executor',
+          });
+          return;
+        }
+        log.info('asking the executor to kill the task');
+        this.sendEvent(executor, {
+          type: Event_Type.KILL,
+          kill: { taskId: { value: taskId }, ...(killPolicy ? { killPolicy } : {}) },
+        });
+    }
+  }
+
+  private shutdownFramework(frameworkId: string): void {
+    const framework = this.frameworks.get(frameworkId);
+    if (!framework) {
+      this.deps.log.info({ frameworkId }, 'asked to shut down a framework that is not on this agent');
+      return;
+    }
+    this.deps.log.info({ frameworkId }, 'shutting down framework');
+    framework.phase = 'terminating';
+    // Its updates can no longer reach anyone: the master has removed the framework.
+    this.updates.removeFramework(frameworkId);
+    for (const executor of framework.executors.values())
+      this.shutdownExecutor(executor, 'framework shut down');
+    this.maybeRemoveFramework(framework);
+  }
+
+  /**
+   * SHUTDOWN to the executor, then after its grace period SIGTERM to its process group and, if it
+   * still lingers, SIGKILL. An executor that never subscribed is signalled at once.
+   */
+  shutdownExecutor(executor: ExecutorRecord, why: string): void {
+    if (executor.phase === 'terminating' || executor.phase === 'terminated') return;
+    const log = this.deps.log.child({ frameworkId: executor.frameworkId, executorId: executor.id });
+    log.info({ why }, 'shutting down executor');
+    executor.phase = 'terminating';
+    executor.registrationTimer?.cancel();
+    executor.registrationTimer = undefined;
+    const escalate = () => {
+      executor.process?.signal('SIGTERM');
+      executor.shutdownTimer = this.deps.clock.setTimeout(() => {
+        executor.shutdownTimer = undefined;
+        if (executor.process && !executor.process.hasExited) {
+          log.warn('executor ignored SIGTERM; killing it');
+          executor.process.signal('SIGKILL');
+        }
+      }, this.config.killEscalationMs);
+    };
+    if (!executor.connection) {
+      escalate();
+      return;
+    }
+    this.sendEvent(executor, { type: Event_Type.SHUTDOWN });
+    const grace = shutdownGracePeriodMs(executor.info, this.config.executorShutdownGracePeriodMs);
+    executor.shutdownTimer = this.deps.clock.setTimeout(() => {
+      executor.shutdownTimer = undefined;
+      if (executor.process && !executor.process.hasExited) {
+        log.warn({ grace: formatDuration(grace) }, 'executor still running after its shutdown grace period');
+        escalate();
+      }
+    }, grace);
+  }
+
+  // ------------------------------------------------------------------ executor termination
+
+  private executorExited(framework: FrameworkRecord, executor: ExecutorRecord, status: number): void {
+    this.deps.log.info(
+      { frameworkId: framework.id, executorId: executor.id, status: describeWaitStatus(status) },
+      'executor exited',
+    );
+    this.executorGone(framework, executor, status);
+  }
+
+  /** The executor's process is gone (or never started): end its tasks, tell the master. */
+  private executorGone(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord,
+    status: number | undefined,
+  ): void {
+    executor.phase = 'terminated';
+    executor.exitStatus = status;
+    executor.registrationTimer?.cancel();
+    executor.shutdownTimer?.cancel();
+    executor.registrationTimer = undefined;
+    executor.shutdownTimer = undefined;
+    this.closeConnection(executor);
+    const termination = executor.pendingTermination ?? {
+      state: TaskState.TASK_FAILED,
+      reason: TaskStatus_Reason.EXECUTOR_TERMINATED,
+      message:
+        status === undefined ? 'Executor terminated' : `Executor terminated: ${describeWaitStatus(status)}`,
+    };
+    for (const [taskId, entry] of [...executor.tasks]) {
+      if (framework.phase === 'terminating') {
+        // Nobody is left to tell: the master already removed the framework.
+        executor.tasks.delete(taskId);
+        this.pushCompletedTask(executor, entry.task);
+      } else if (entry.phase !== 'terminated') {
+        this.agentUpdate(framework, executor, taskId, termination);
+      }
+    }
+    // The master keeps no record of command executors (Mesos sends no ExitedExecutorMessage for them).
+    if (!executor.commandExecutor && status !== undefined) {
+      this.deps.send(
+        create(AgentToMasterSchema, {
+          type: AgentToMaster_Type.EXECUTOR_EXITED,
+          executorExited: {
+            frameworkId: { value: framework.id },
+            executorId: { value: executor.id },
+            status,
+          },
+        }),
+      );
+    }
+    executor.markGone();
+    this.maybeRemoveExecutor(framework, executor);
+  }
+
+  /** A terminated executor leaves once every terminal update of its tasks is acknowledged. */
+  private maybeRemoveExecutor(framework: FrameworkRecord, executor: ExecutorRecord): void {
+    if (executor.phase !== 'terminated' || executor.tasks.size > 0) return;
+    if (framework.executors.get(executor.id) !== executor) return;
+    framework.executors.delete(executor.id);
+    framework.completedExecutors.push(executor);
+    if (framework.completedExecutors.length > MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK) {
+      framework.completedExecutors.shift();
+    }
+    this.maybeRemoveFramework(framework);
+  }
+
+  private maybeRemoveFramework(framework: FrameworkRecord): void {
+    if (framework.executors.size > 0) return;
+    if (this.frameworks.get(framework.id) !== framework) return;
+    this.frameworks.delete(framework.id);
+    this.updates.removeFramework(framework.id);
+    this.completedFrameworks.push(framework);
+    if (this.completedFrameworks.length > MAX_COMPLETED_FRAMEWORKS) this.completedFrameworks.shift();
+    this.deps.log.info({ frameworkId: framework.id }, 'framework removed from this agent');
+  }
+
+  // ------------------------------------------------------------------ stopping
+
+  /**
+   * Shuts every executor down (SHUTDOWN, grace, SIGTERM, SIGKILL) and resolves once all their
+   * processes have exited, or once whatever outlived the longest grace period has been SIGKILLed.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const executors: ExecutorRecord[] = [];
+    let longestGrace = 0;
+    for (const framework of this.frameworks.values()) {
+      for (const executor of framework.executors.values()) {
+        executors.push(executor);
+        longestGrace = Math.max(
+          longestGrace,
+          shutdownGracePeriodMs(executor.info, this.config.executorShutdownGracePeriodMs),
+        );
+        this.shutdownExecutor(executor, 'the agent is stopping');
+      }
+    }
+    const deadlineMs = longestGrace + this.config.killEscalationMs + 1000;
+    const all = Promise.all(executors.map((e) => e.gone));
+    let timer: TimerHandle | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = this.deps.clock.setTimeout(resolve, deadlineMs);
+    });
+    await Promise.race([all, deadline]);
+    timer?.cancel();
+    for (const executor of executors) {
+      if (executor.process && !executor.process.hasExited) executor.process.signal('SIGKILL');
+    }
+    await Promise.race([all, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
+    this.updates.stop();
+  }
+}

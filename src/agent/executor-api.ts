@@ -1,0 +1,56 @@
+/**
+ * `POST /slave(1)/api/v1/executor` (and `/api/v1/executor`): the transport checks of the
+ * executor row of the status-code matrix (reference section 1.7), in its order, then the call
+ * goes to the Agent. SUBSCRIBE opens a 200 RecordIO stream; UPDATE and MESSAGE are 202.
+ */
+import { StrataError } from '../common/errors.js';
+import { requestMessageType, requireMethod, responseMessageType } from '../http/media.js';
+import { accepted, type HttpResponse } from '../http/responses.js';
+import type { HttpRequest } from '../http/server.js';
+import { Call_Type } from '../wire/gen/mesos/v1/executor/executor_pb.js';
+import type { Agent } from './agent.js';
+import { decodeExecutorCall, validateExecutorCall } from './executor-calls.js';
+
+function fail(code: 'HTTP_BAD_REQUEST' | 'HTTP_FORBIDDEN' | 'HTTP_NOT_IMPLEMENTED', text: string): never {
+  throw new StrataError(code, { detail: text });
+}
+
+export function executorApiHandler(agent: Agent): (request: HttpRequest) => Promise<HttpResponse> {
+  return async (request) => {
+    requireMethod(request.method, ['POST']);
+    const contentType = requestMessageType(request.headers);
+    const call = decodeExecutorCall(await request.body(), contentType);
+    validateExecutorCall(call);
+
+    const responseType = call.type === Call_Type.SUBSCRIBE ? responseMessageType(request.headers) : undefined;
+    if (call.type === Call_Type.HEARTBEAT) return accepted();
+
+    const found = agent.lookupExecutor(call.frameworkId?.value ?? '', call.executorId?.value ?? '');
+    if (found.kind === 'no-framework') fail('HTTP_BAD_REQUEST', 'Framework cannot be found');
+    if (found.kind === 'no-executor') fail('HTTP_BAD_REQUEST', 'Executor cannot be found');
+    const { framework, executor } = found;
+    if (executor.phase === 'registering' && call.type !== Call_Type.SUBSCRIBE) {
+      fail('HTTP_FORBIDDEN', 'Executor is not subscribed');
+    }
+
+    switch (call.type) {
+      case Call_Type.SUBSCRIBE: {
+        const mediaType = responseType!;
+        const subscribe = call.subscribe!;
+        return {
+          status: 200,
+          headers: { 'Content-Type': mediaType },
+          open: (stream) => agent.subscribe(framework, executor, subscribe, stream, mediaType),
+        };
+      }
+      case Call_Type.UPDATE:
+        agent.executorUpdate(framework, executor, call.update!.status!);
+        return accepted();
+      case Call_Type.MESSAGE:
+        agent.executorMessage(framework, executor, call.message!.data);
+        return accepted();
+      default:
+        fail('HTTP_NOT_IMPLEMENTED', '');
+    }
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * Starts executor processes and ends them: the "posix launcher" of this agent. Each executor runs
+ * in its own process group (detached) so a later agent restart does not take it down, with
+ * stdout/stderr going to files in its sandbox, as Mesos' sandbox container logger does.
+ *
+ * Killing signals the whole group, so processes an executor started (the task) go with it; once
+ * the executor itself has exited, what is left of its group is killed too, the way destroying a
+ * container leaves nothing behind.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import type { ProgramSpec } from './executor-launch.js';
+
+export interface LaunchSpec {
+  program: ProgramSpec;
+  sandbox: string;
+  env: Record<string, string>;
+}
+
+export interface ExecutorProcess {
+  readonly pid: number;
+  /** Settles with the raw wait status (exit code << 8, or the signal number) once it has exited. */
+  readonly exited: Promise<number>;
+  /** Signals the executor's process group (falls back to the process alone). */
+  signal(signal: NodeJS.Signals): void;
+  readonly hasExited: boolean;
+}
+
+/** The wait status Mesos reports (`ExitedExecutorMessage.status`, scheduler FAILURE.status). */
+export function rawWaitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (signal !== null) return constants.signals[signal] ?? 9;
+  return ((code ?? 0) & 0xff) << 8;
+}
+
+/** Human text for a wait status, as Mesos logs it. */
+export function describeWaitStatus(status: number): string {
+  const signal = status & 0x7f;
+  if (signal === 0) return `exited with status ${(status >> 8) & 0xff}`;
+  const name = Object.entries(constants.signals).find(([, n]) => n === signal)?.[0] ?? `signal ${signal}`;
+  return `terminated with signal ${name}`;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals, leaderAlive: boolean): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Without a live leader its pid may already belong to someone else: only the group is ours.
+    if (!leaderAlive) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Spawns the executor. Throws (synchronously or via the returned promise rejecting) when it
+ * cannot be started, e.g. a missing program: the caller fails the executor's tasks.
+ */
+export async function launchExecutor(spec: LaunchSpec): Promise<ExecutorProcess> {
+  const stdout = openSync(join(spec.sandbox, 'stdout'), 'a');
+  const stderr = openSync(join(spec.sandbox, 'stderr'), 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(spec.program.file, spec.program.args, {
+      argv0: spec.program.argv0,
+      cwd: spec.sandbox,
+      env: spec.env,
+      detached: true,
+      stdio: ['ignore', stdout, stderr],
+    });
+  } finally {
+    closeSync(stdout);
+    closeSync(stderr);
+  }
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', () => resolve());
+    child.once('error', reject);
+  });
+  const pid = child.pid!;
+  let hasExited = false;
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => {
+      hasExited = true;
+      // Whatever the executor left behind in its group dies with it.
+      signalGroup(pid, 'SIGKILL', false);
+      resolve(rawWaitStatus(code, signal));
+    });
+  });
+  return {
+    pid,
+    exited,
+    get hasExited() {
+      return hasExited;
+    },
+    signal(signal) {
+      if (!hasExited) signalGroup(pid, signal, true);
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * Wires an agent process together: flags → resources, HTTP server (executor API, endpoints),
+ * the Agent, the link to the master, signal handling and an orderly stop.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import { type Clock, systemClock } from '../common/clock.js';
+import { fail } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import type { OptionValues } from '../common/options.js';
+import { renderFlags } from '../common/options.js';
+import { defaultWorkDir } from '../common/paths.js';
+import { HttpServer } from '../http/server.js';
+import { parseAttributes } from '../resources/index.js';
+import { AgentToMaster_Type, AgentToMasterSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
+import { parseJson } from '../wire/json-text.js';
+import { Agent, DEFAULT_KILL_ESCALATION_MS } from './agent.js';
+import { registerAgentEndpoints } from './endpoints.js';
+import { executorApiHandler } from './executor-api.js';
+import { type AgentFlags, agentFlags } from './flags.js';
+import { type ExecutorProcess, type LaunchSpec, launchExecutor } from './launcher.js';
+import { MasterLink } from './master-link.js';
+import { agentTotalResources, detectedAmounts, probeMachine } from './resources.js';
+
+/** How an agent process ended: 0 after a requested stop, non-zero when the master turned it away. */
+export interface AgentExit {
+  code: number;
+  message?: string;
+}
+
+export interface RunningAgent {
+  readonly agent: Agent;
+  readonly address: { host: string; port: number };
+  readonly workDir: string;
+  /** The id the master gave this agent, once registered. */
+  agentId(): string | undefined;
+  /** Settles once the agent has stopped, with the exit code the process should use. */
+  readonly closed: Promise<AgentExit>;
+  /** Shuts executors down, leaves the master, closes the server. Idempotent. */
+  close(): Promise<AgentExit>;
+}
+
+export interface StartAgentOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** SIGINT/SIGTERM stop the agent (default true; in-process tests turn it off). */
+  installSignalHandlers?: boolean;
+  /** Status update resend interval bounds (Mesos: 10 s doubling to 10 min). */
+  statusUpdateRetry?: { minMs: number; maxMs: number };
+  /** SIGTERM → SIGKILL delay when an executor outlives its shutdown grace period. */
+  killEscalationMs?: number;
+  /** Replaces process launching (tests). */
+  launch?: (spec: LaunchSpec) => Promise<ExecutorProcess>;
+}
+
+/** `HOST:PORT` or `[v6]:PORT`. ZooKeeper URLs are not supported by this build. */
+export function parseMasterAddress(text: string): { host: string; port: number } {
+  const trimmed = text.trim().replace(/^https?:\/\//, '');
+  if (trimmed.startsWith('zk://') || trimmed.startsWith('file://')) {
+    fail('OPTIONS_BAD_VALUE', { flag: 'master', detail: `'${text}': only HOST:PORT is supported` });
+  }
+  const match = /^(?:\[([^\]]+)\]|([^:/]+)):(\d+)$/.exec(trimmed);
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port < 1 || port > 65535) {
+    fail('OPTIONS_BAD_VALUE', { flag: 'master', detail: `'${text}' is not HOST:PORT` });
+  }
+  return { host: match[1] ?? match[2]!, port };
+}
+
+/** The address to advertise when listening on a wildcard: the first external IPv4, else loopback. */
+function advertisedIp(bound: string): string {
+  if (bound !== '0.0.0.0' && bound !== '::') return bound;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal) return address.address;
+    }
+  }
+  return '127.0.0.1';
+}
+
+/** `--executor_environment_variables`: a JSON object of strings. */
+function executorBaseEnvironment(text: string | undefined): Readonly<Record<string, string | undefined>> {
+  if (text === undefined) return process.env;
+  let value: unknown;
+  try {
+    value = parseJson(text);
+  } catch (err) {
+    return fail('OPTIONS_BAD_VALUE', {
+      flag: 'executor_environment_variables',
+      detail: (err as Error).message,
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('OPTIONS_BAD_VALUE', { flag: 'executor_environment_variables', detail: 'expected a JSON object' });
+  }
+  const env: Record<string, string> = {};
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v !== 'string') {
+      fail('OPTIONS_BAD_VALUE', {
+        flag: 'executor_environment_variables',
+        detail: `the value of '${name}' is not a string`,
+      });
+    }
+    env[name] = v;
+  }
+  return env;
+}
+
+/** The built-in command executor of this build: `node <dist>/src/executors/command-executor.js`. */
+export function commandExecutorProgram(): { file: string; args: readonly string[] } | undefined {
+  const script = fileURLToPath(new URL('../executors/command-executor.js', import.meta.url));
+  if (!existsSync(script)) return undefined;
+  return { file: process.execPath, args: [process.execPath, script] };
+}
+
+export async function startAgent(
+  flags: OptionValues<AgentFlags>,
+  options: StartAgentOptions = {},
+): Promise<RunningAgent> {
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? createLogger('agent', flags.logging_level);
+  const master = parseMasterAddress(flags.master ?? '');
+  const workDir = flags.work_dir ?? defaultWorkDir('agent', flags.port);
+  mkdirSync(workDir, { recursive: true });
+  const resources = agentTotalResources(flags.resources, flags.default_role, () =>
+    detectedAmounts(probeMachine(workDir)),
+  );
+  const attributes = flags.attributes ? parseAttributes(flags.attributes) : [];
+  const baseEnvironment = executorBaseEnvironment(flags.executor_environment_variables);
+
+  const http = new HttpServer({ delegate: 'slave(1)', logger: log });
+  const bound = await http.listen(flags.ip, flags.port);
+  const ip = advertisedIp(bound.host);
+  const hostname = flags.hostname ?? ip;
+  const commandExecutor = commandExecutorProgram();
+  if (!commandExecutor)
+    log.warn('the built-in command executor is not built; command tasks will fail to launch');
+
+  let link: MasterLink | undefined;
+  let masterHostname: string | undefined;
+  const agent = new Agent(
+    {
+      workDir,
+      ip,
+      port: bound.port,
+      hostname,
+      resources,
+      attributes,
+      executorRegistrationTimeoutMs: flags.executor_registration_timeout,
+      executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
+      executorReregistrationTimeoutMs: flags.executor_reregistration_timeout,
+      recoveryTimeoutMs: flags.recovery_timeout,
+      heartbeatIntervalMs: flags.http_heartbeat_interval,
+      killEscalationMs: options.killEscalationMs ?? DEFAULT_KILL_ESCALATION_MS,
+      executorBaseEnvironment: baseEnvironment,
+      commandExecutor,
+    },
+    {
+      clock,
+      log,
+      send: (message) => link?.send(message) ?? false,
+      launch: options.launch ?? launchExecutor,
+      ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
+    },
+  );
+
+  http.route('slave(1)', '/api/v1/executor', executorApiHandler(agent));
+  registerAgentEndpoints(http, {
+    agent,
+    flags: renderFlags(agentFlags, { ...flags, work_dir: workDir }),
+    masterHostname: () => masterHostname,
+  });
+
+  let resolveClosed!: (exit: AgentExit) => void;
+  const closed = new Promise<AgentExit>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let closing: Promise<AgentExit> | undefined;
+  const shutDown = (exit: AgentExit): Promise<AgentExit> => {
+    closing ??= (async () => {
+      if (exit.code !== 0) log.error({ reason: exit.message }, 'agent exiting');
+      else log.info('agent stopping: shutting down executors');
+      await agent.stop();
+      link?.stop(create(AgentToMasterSchema, { type: AgentToMaster_Type.UNREGISTER }));
+      await http.close();
+      log.info('agent stopped');
+      resolveClosed(exit);
+      return exit;
+    })();
+    return closing;
+  };
+
+  link = new MasterLink({
+    host: master.host,
+    port: master.port,
+    backoffFactorMs: flags.registration_backoff_factor,
+    clock,
+    log,
+    registration: () => agent.registrationMessage(),
+    onRegistered: (agentId, reregistered, message) => {
+      masterHostname = message.registered?.masterInfo?.hostname;
+      agent.registered(agentId, reregistered);
+    },
+    onDisconnected: (reason) => agent.disconnected(reason),
+    onMessage: (message) => agent.masterMessage(message),
+    onFatal: (message) => void shutDown({ code: 1, message }),
+  });
+  link.start();
+  log.info(
+    {
+      address: `${ip}:${bound.port}`,
+      master: `${master.host}:${master.port}`,
+      workDir,
+      resources: resources.toString(),
+    },
+    'agent started',
+  );
+
+  if (options.installSignalHandlers !== false) {
+    const onSignal = () => void shutDown({ code: 0 });
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return {
+    agent,
+    address: { host: ip, port: bound.port },
+    workDir,
+    agentId: () => agent.agentId,
+    closed,
+    close: () => shutDown({ code: 0 }),
+  };
+}

@@ -1,39 +1,46 @@
 /**
- * The legacy JSON endpoints tools scrape (reference mesos-v1-api.md section 5.3): `/state`,
- * `/state-summary`, `/frameworks`, `/slaves`, `/tasks`, `/roles`, `/teardown`,
- * `/metrics/snapshot`, with `?jsonp=` and the pre-1.7 `.json` aliases. Built from the Master's
- * records on each request; nothing here is cached or mutated except by `/teardown`.
+ * The master's legacy HTTP endpoints that tools scrape (reference mesos-v1-api.md sections 1.2 and
+ * 5.3): `/state` (and `/state.json`), `/state-summary`, `/frameworks`, `/slaves`, `/tasks` (and
+ * `/tasks.json`), `/roles` (and `/roles.json`), `/flags`, `/health`, `/version`, `/redirect`,
+ * `/teardown` and `/metrics/snapshot`. Every JSON answer honours `?jsonp=`. The HTTP layer serves
+ * each with and without the `/master` prefix (unknown first segments are delegated to `master`).
+ *
+ * Documents are built from the Master's records on each request and nothing is cached between
+ * requests, apart from text that depends only on immutable values (see legacy-json.ts). Large
+ * documents are rendered in slices that hand the event loop back (JsonTextSink), so a 500,000-task
+ * `/state` does not stall agent pings or scheduler calls.
  */
-
 import type { Clock } from '../common/clock.js';
+import { fail } from '../common/errors.js';
 import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
+import { parseDuration } from '../common/units.js';
 import { versionInfo } from '../common/version.js';
-import { jsonResponse, textResponse } from '../http/responses.js';
+import { requireMethod } from '../http/media.js';
+import { type BodyResponse, jsonResponse, leaderLocation, temporaryRedirect } from '../http/responses.js';
 import type { HttpRequest, HttpServer } from '../http/server.js';
-import { attributesFromMessages, attributesToLegacyJson } from '../resources/attributes.js';
-import { resourcesFromMessages } from '../resources/messages.js';
-import { Resources } from '../resources/resources.js';
-import { toLegacySummary } from '../resources/summary.js';
-import {
-  AgentInfo_Capability_Type,
-  ContainerInfoSchema,
-  DiscoveryInfoSchema,
-  ExecutorInfoSchema,
-  FrameworkInfo_Capability_Type,
-  HealthCheckSchema,
-  LabelsSchema,
-  type Task,
-  TaskState,
-  type TaskStatus,
-  TaskStatusSchema,
-} from '../wire/gen/mesos/v1/mesos_pb.js';
-import { toMesosJson } from '../wire/mesos-json.js';
+import type { Resources } from '../resources/resources.js';
+import { Scalar } from '../resources/scalar.js';
+import { type Task, TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { formatDouble, quoteJsonString } from '../wire/json-text.js';
 import { type MasterFlags, masterFlags } from './flags.js';
-import type { AgentRecord, FrameworkRecord, Master } from './master.js';
+import {
+  agentActive,
+  agentOpen,
+  domainText,
+  frameworkRoles,
+  frameworkSummaryOpen,
+  JsonTextSink,
+  masterCapabilitiesText,
+  masterInfoText,
+  recoveredAgentText,
+  seconds,
+  taskText,
+  writeFramework,
+} from './legacy-json.js';
+import type { FrameworkRecord, Master } from './master.js';
+import { metricsSnapshot } from './metrics.js';
 import { taskStateName } from './task-states.js';
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface EndpointContext {
   flags: OptionValues<MasterFlags>;
@@ -42,475 +49,382 @@ export interface EndpointContext {
   clock: Clock;
 }
 
-const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
+const q = quoteJsonString;
 
-function statusJson(status: TaskStatus): Json {
-  const json: { [key: string]: Json } = { state: taskStateName(status.state), timestamp: status.timestamp };
-  if (status.labels) json.labels = (toMesosJson(LabelsSchema, status.labels).labels as Json) ?? [];
-  if (Object.hasOwn(status, 'healthy')) json.healthy = status.healthy;
-  if (status.containerStatus) {
-    const full = toMesosJson(TaskStatusSchema, status) as { [key: string]: Json };
-    json.container_status = full.container_status ?? null;
-  }
-  return json;
-}
-
-function taskJson(task: Task): Json {
-  let resources = Resources.EMPTY;
-  try {
-    resources = resourcesFromMessages(task.resources, { invalid: 'skip' });
-  } catch {
-    resources = Resources.EMPTY;
-  }
-  const role = task.resources.find((r) => r.allocationInfo)?.allocationInfo?.role;
-  const json: { [key: string]: Json } = {
-    id: task.taskId?.value ?? '',
-    name: task.name,
-    framework_id: task.frameworkId?.value ?? '',
-    executor_id: task.executorId?.value ?? '',
-    slave_id: task.agentId?.value ?? '',
-    state: taskStateName(task.state),
-    resources: toLegacySummary(resources) as Json,
-    statuses: task.statuses.map(statusJson),
-  };
-  if (role !== undefined) json.role = role;
-  if (task.user) json.user = task.user;
-  if (task.labels) json.labels = (toMesosJson(LabelsSchema, task.labels).labels as Json) ?? [];
-  if (task.discovery) json.discovery = toMesosJson(DiscoveryInfoSchema, task.discovery) as Json;
-  if (task.container) json.container = toMesosJson(ContainerInfoSchema, task.container) as Json;
-  if (task.healthCheck) json.health_check = toMesosJson(HealthCheckSchema, task.healthCheck) as Json;
-  return json;
-}
-
-function frameworkResources(
-  master: Master,
-  framework: FrameworkRecord,
-): { used: Resources; offered: Resources } {
-  let used = Resources.EMPTY;
-  for (const record of framework.tasks.values()) if (!record.released) used = used.add(record.resources);
-  for (const executors of framework.executors.values()) {
-    for (const executor of executors.values()) used = used.add(executor.resources);
-  }
-  let offered = Resources.EMPTY;
-  for (const offerId of framework.offers) {
-    const offer = master.offers.get(offerId);
-    if (offer) offered = offered.add(offer.resources);
-  }
-  return { used, offered };
-}
-
-function capabilityNames(framework: FrameworkRecord): Json[] {
-  return framework.info.capabilities.map((c) => FrameworkInfo_Capability_Type[c.type] ?? 'UNKNOWN');
-}
-
-function frameworkSummaryJson(master: Master, framework: FrameworkRecord): { [key: string]: Json } {
-  const { used, offered } = frameworkResources(master, framework);
+/** Writes `build` into a sink and answers it as JSON, or as `cb(...);` for `?jsonp=cb`. */
+export async function renderJson(
+  query: URLSearchParams,
+  build: (out: JsonTextSink) => void | Promise<void>,
+  sink = new JsonTextSink(),
+): Promise<BodyResponse> {
+  // jsonResponse owns the rules (callback syntax, content types); this only adds a byte body.
+  const envelope = jsonResponse(query, '');
+  const callback = query.get('jsonp');
+  if (callback !== null) sink.write(`${callback}(`);
+  await build(sink);
+  if (callback !== null) sink.write(');');
   return {
-    id: framework.id,
-    name: framework.info.name,
-    used_resources: toLegacySummary(used) as Json,
-    offered_resources: toLegacySummary(offered) as Json,
-    capabilities: capabilityNames(framework),
-    hostname: framework.info.hostname,
-    webui_url: framework.info.webuiUrl,
-    active: framework.active,
-    connected: framework.stream !== undefined,
-    recovered: framework.recovered,
+    status: envelope.status,
+    ...(envelope.headers ? { headers: envelope.headers } : {}),
+    body: sink.finish(),
   };
 }
 
-function frameworkJson(master: Master, framework: FrameworkRecord): Json {
-  const { used, offered } = frameworkResources(master, framework);
-  const multiRole = framework.info.capabilities.some(
-    (c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE,
-  );
-  const json: { [key: string]: Json } = {
-    ...frameworkSummaryJson(master, framework),
-    user: framework.info.user,
-    failover_timeout: framework.info.failoverTimeout,
-    checkpoint: framework.info.checkpoint,
-    registered_time: seconds(framework.registeredTime) ?? 0,
-    unregistered_time: seconds(framework.unregisteredTime) ?? 0,
-    resources: toLegacySummary(used.add(offered)) as Json,
-    tasks: [...framework.tasks.values()].map((r) => taskJson(r.task)),
-    unreachable_tasks: [...framework.unreachableTasks.values()].map(taskJson),
-    completed_tasks: framework.completedTasks.map(taskJson),
-    offers: [...framework.offers].flatMap((offerId) => {
-      const offer = master.offers.get(offerId);
-      if (!offer) return [];
-      return [
-        {
-          id: offer.id,
-          framework_id: offer.frameworkId,
-          allocation_info: { role: offer.role },
-          slave_id: offer.agentId,
-          resources: toLegacySummary(offer.resources) as Json,
-        },
-      ];
-    }),
-    executors: [...framework.executors.entries()].flatMap(([agentId, executors]) =>
-      [...executors.values()].map((executor) => {
-        const info = toMesosJson(ExecutorInfoSchema, executor.info) as { [key: string]: Json };
-        return {
-          executor_id: executor.info.executorId?.value ?? '',
-          name: executor.info.name,
-          framework_id: framework.id,
-          command: info.command ?? {},
-          resources: toLegacySummary(executor.resources) as Json,
-          slave_id: agentId,
-        };
-      }),
-    ),
-    offer_constraints: {},
-  };
-  if (framework.info.principal) json.principal = framework.info.principal;
-  if (framework.reregisteredTime !== undefined) json.reregistered_time = framework.reregisteredTime / 1000;
-  if (multiRole) json.roles = [...framework.info.roles];
-  else json.role = framework.info.role || '*';
-  if (framework.info.labels)
-    json.labels = (toMesosJson(LabelsSchema, framework.info.labels).labels as Json) ?? [];
-  return json;
+function objectText(entries: Iterable<[string, string]>): string {
+  let out = '';
+  for (const [key, value] of entries) out += `${out === '' ? '' : ','}${q(key)}:${q(value)}`;
+  return `{${out}}`;
 }
 
-function agentResources(master: Master, agent: AgentRecord): { used: Resources; offered: Resources } {
-  let used = Resources.EMPTY;
-  for (const [frameworkId, taskIds] of agent.tasks) {
-    const framework = master.frameworks.get(frameworkId);
-    if (!framework) continue;
-    for (const taskId of taskIds) {
-      const record = framework.tasks.get(taskId);
-      if (record && !record.released) used = used.add(record.resources);
-    }
-    for (const executor of framework.executors.get(agent.id)?.values() ?? [])
-      used = used.add(executor.resources);
-  }
-  let offered = Resources.EMPTY;
-  for (const offerId of agent.offers) {
-    const offer = master.offers.get(offerId);
-    if (offer) offered = offered.add(offer.resources);
-  }
-  return { used: used.unallocate(), offered: offered.unallocate() };
+function flagsText(context: EndpointContext): string {
+  return objectText(Object.entries(renderFlags(masterFlags, context.flags)));
 }
 
-function agentJson(master: Master, agent: AgentRecord): { [key: string]: Json } {
-  const { used, offered } = agentResources(master, agent);
-  const reserved: { [role: string]: Json } = {};
-  for (const [role, resources] of agent.total.reservations())
-    reserved[role] = toLegacySummary(resources) as Json;
-  return {
-    id: agent.id,
-    hostname: agent.info.hostname,
-    port: agent.info.port,
-    attributes: attributesToLegacyJson(attributesFromMessages(agent.info.attributes)) as Json,
-    pid: agent.pid,
-    registered_time: agent.registeredTime / 1000,
-    ...(agent.reregisteredTime !== undefined ? { reregistered_time: agent.reregisteredTime / 1000 } : {}),
-    resources: toLegacySummary(agent.total) as Json,
-    used_resources: toLegacySummary(used) as Json,
-    offered_resources: toLegacySummary(offered) as Json,
-    reserved_resources: reserved,
-    unreserved_resources: toLegacySummary(agent.total.unreserved()) as Json,
-    active: agent.state === 'registered' && agent.link !== undefined,
-    deactivated: false,
-    version: agent.version,
-    capabilities: agent.capabilities.map((c) => AgentInfo_Capability_Type[c] ?? 'UNKNOWN'),
-  };
-}
-
-function taskCounts(master: Master, tasks: Iterable<Task>): { [key: string]: Json } {
-  const counts: { [key: string]: number } = {};
-  for (const name of [
-    'TASK_STAGING',
-    'TASK_STARTING',
-    'TASK_RUNNING',
-    'TASK_KILLING',
-    'TASK_FINISHED',
-    'TASK_KILLED',
-    'TASK_FAILED',
-    'TASK_LOST',
-    'TASK_ERROR',
-    'TASK_UNREACHABLE',
-  ]) {
-    counts[name] = 0;
-  }
-  for (const task of tasks) {
-    const name = taskStateName(task.state);
-    if (name in counts) counts[name] = (counts[name] ?? 0) + 1;
-  }
-  void master;
-  return counts;
-}
-
-export function stateJson(master: Master, context: EndpointContext): Json {
+/** `/version`: Mesos' keys (build_time as a double) plus Strata's own version. */
+function versionText(): string {
   const version = versionInfo();
-  const agents = [...master.agents.values()];
-  return {
-    version: version.version,
-    build_date: version.build_date,
-    build_time: version.build_time,
-    build_user: version.build_user,
-    start_time: master.startTime / 1000,
-    elected_time: master.startTime / 1000,
-    id: master.masterInfo.id,
-    pid: master.masterInfo.pid,
-    hostname: context.hostname,
-    capabilities: [],
-    activated_slaves: agents.filter((a) => a.state === 'registered' && a.link).length,
-    deactivated_slaves: 0,
-    unreachable_slaves: agents.filter((a) => a.state === 'unreachable').length,
-    leader: master.masterInfo.pid,
-    leader_info: {
-      id: master.masterInfo.id,
-      pid: master.masterInfo.pid,
-      port: master.masterInfo.port,
-      hostname: master.masterInfo.hostname,
-    },
-    ...(context.flags.cluster ? { cluster: context.flags.cluster } : {}),
-    flags: renderFlags(masterFlags, context.flags),
-    slaves: agents.filter((a) => a.state === 'registered').map((a) => agentJson(master, a)),
-    recovered_slaves: [...master.recoveredAgents.values()].map((a) => ({
-      id: a.id,
-      hostname: a.hostname,
-      pid: a.pid,
-    })),
-    frameworks: [...master.frameworks.values()].map((f) => frameworkJson(master, f)),
-    completed_frameworks: [...master.completedFrameworks.values()].map((f) => frameworkJson(master, f)),
-    orphan_tasks: [],
-    unregistered_frameworks: [],
-  };
+  return (
+    `{"version":${q(version.version)},"build_date":${q(version.build_date)}` +
+    `,"build_time":${formatDouble(version.build_time)},"build_user":${q(version.build_user)}` +
+    `,"strata_version":${q(version.strata_version)}}`
+  );
 }
 
-function stateSummaryJson(master: Master, context: EndpointContext): Json {
-  const tasksOnAgent = (agent: AgentRecord): Task[] => {
-    const tasks: Task[] = [];
-    for (const [frameworkId, ids] of agent.tasks) {
-      const framework = master.frameworks.get(frameworkId);
-      for (const id of ids) {
-        const record = framework?.tasks.get(id);
-        if (record) tasks.push(record.task);
-      }
-    }
-    return tasks;
-  };
-  return {
-    hostname: context.hostname,
-    ...(context.flags.cluster ? { cluster: context.flags.cluster } : {}),
-    slaves: [...master.agents.values()]
-      .filter((a) => a.state === 'registered')
-      .map((agent) => ({
-        ...agentJson(master, agent),
-        ...taskCounts(master, tasksOnAgent(agent)),
-        framework_ids: [...agent.tasks.keys()],
-      })),
-    frameworks: [...master.frameworks.values()].map((framework) => ({
-      ...frameworkSummaryJson(master, framework),
-      ...taskCounts(
-        master,
-        [...framework.tasks.values()].map((r) => r.task),
-      ),
-      slave_ids: [...new Set([...framework.tasks.values()].map((r) => r.task.agentId?.value ?? ''))],
-    })),
-  };
-}
+// ------------------------------------------------------------------------------ /state
 
-function allTasks(master: Master): Task[] {
-  const tasks: Task[] = [];
-  for (const framework of [...master.frameworks.values(), ...master.completedFrameworks.values()]) {
-    for (const record of framework.tasks.values()) tasks.push(record.task);
-    tasks.push(...framework.unreachableTasks.values(), ...framework.completedTasks);
+export async function writeState(out: JsonTextSink, master: Master, context: EndpointContext): Promise<void> {
+  const version = versionInfo();
+  const info = master.masterInfo;
+  // Take the lists first, so a framework removed mid-render cannot appear in both lists.
+  const agents = [...master.agents.values()].filter((a) => a.state === 'registered');
+  const recovered = [...master.recoveredAgents.values()];
+  const frameworks = [...master.frameworks.values()];
+  const completed = [...master.completedFrameworks.values()];
+  const active = agents.filter(agentActive).length;
+  const unreachable = master.agents.size - agents.length;
+  let head =
+    `{"version":${q(version.version)},"build_date":${q(version.build_date)}` +
+    `,"build_time":${formatDouble(version.build_time)},"build_user":${q(version.build_user)}` +
+    `,"start_time":${seconds(master.startTime)},"elected_time":${seconds(master.startTime)}` +
+    `,"id":${q(info.id)},"pid":${q(info.pid)},"hostname":${q(info.hostname)}` +
+    `,"capabilities":${masterCapabilitiesText(info)},"activated_slaves":${active}` +
+    `,"deactivated_slaves":${agents.length - active},"unreachable_slaves":${unreachable}`;
+  if (info.domain) head += `,"domain":${domainText(info.domain)}`;
+  head += `,"leader":${q(info.pid)},"leader_info":${masterInfoText(info)}`;
+  if (context.flags.cluster !== undefined) head += `,"cluster":${q(context.flags.cluster)}`;
+  out.write(`${head},"flags":${flagsText(context)},"slaves":[`);
+  for (let i = 0; i < agents.length; i++) {
+    out.write(`${i === 0 ? '' : ','}${agentOpen(master, agents[i]!, false)}}`);
+    const pause = out.breathe();
+    if (pause) await pause;
   }
-  return tasks;
+  out.write(`],"recovered_slaves":[${recovered.map(recoveredAgentText).join(',')}],"frameworks":[`);
+  await writeFrameworks(out, master, frameworks);
+  out.write('],"completed_frameworks":[');
+  await writeFrameworks(out, master, completed);
+  out.write('],"orphan_tasks":[],"unregistered_frameworks":[]}');
 }
 
-function tasksJson(master: Master, query: URLSearchParams): Json {
-  const limit = Math.max(0, Number.parseInt(query.get('limit') ?? '100', 10) || 100);
-  const offset = Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0);
+async function writeFrameworks(
+  out: JsonTextSink,
+  master: Master,
+  frameworks: FrameworkRecord[],
+): Promise<void> {
+  for (let i = 0; i < frameworks.length; i++) {
+    if (i > 0) out.write(',');
+    await writeFramework(out, master, frameworks[i]!);
+  }
+}
+
+// ------------------------------------------------------------------------------ /state-summary
+
+/** The states `/state-summary` counts, in Mesos' order. */
+const SUMMARY_STATES: readonly TaskState[] = [
+  TaskState.TASK_STAGING,
+  TaskState.TASK_STARTING,
+  TaskState.TASK_RUNNING,
+  TaskState.TASK_KILLING,
+  TaskState.TASK_FINISHED,
+  TaskState.TASK_KILLED,
+  TaskState.TASK_FAILED,
+  TaskState.TASK_LOST,
+  TaskState.TASK_ERROR,
+  TaskState.TASK_UNREACHABLE,
+];
+const SUMMARY_INDEX = new Map(SUMMARY_STATES.map((state, index) => [state, index]));
+
+class TaskTally {
+  readonly counts = new Array<number>(SUMMARY_STATES.length).fill(0);
+  readonly peers = new Set<string>();
+
+  count(state: TaskState, peer: string): void {
+    const index = SUMMARY_INDEX.get(state);
+    if (index !== undefined) this.counts[index]!++;
+    this.peers.add(peer);
+  }
+
+  fields(peerKey: string): string {
+    let out = '';
+    for (let i = 0; i < SUMMARY_STATES.length; i++)
+      out += `,${q(taskStateName(SUMMARY_STATES[i]!))}:${this.counts[i]}`;
+    return `${out},${q(peerKey)}:[${[...this.peers].map(q).join(',')}]`;
+  }
+}
+
+async function writeStateSummary(out: JsonTextSink, master: Master, context: EndpointContext): Promise<void> {
+  const agents = [...master.agents.values()].filter((a) => a.state === 'registered');
+  const frameworks = [...master.frameworks.values()];
+  // One pass over every task of the registered frameworks (active, unreachable and the recent
+  // completed ones), tallying per agent and per framework.
+  const byAgent = new Map<string, TaskTally>();
+  const byFramework = new Map<string, TaskTally>();
+  for (const framework of frameworks) {
+    const tally = new TaskTally();
+    byFramework.set(framework.id, tally);
+    const visit = (task: Task) => {
+      const agentId = task.agentId?.value ?? '';
+      tally.count(task.state, agentId);
+      let agentTally = byAgent.get(agentId);
+      if (agentTally === undefined) {
+        agentTally = new TaskTally();
+        byAgent.set(agentId, agentTally);
+      }
+      agentTally.count(task.state, framework.id);
+    };
+    for (const record of framework.tasks.values()) {
+      visit(record.task);
+      const pause = out.breathe();
+      if (pause) await pause;
+    }
+    for (const task of framework.unreachableTasks.values()) visit(task);
+    for (const task of framework.completedTasks) visit(task);
+  }
+  const empty = new TaskTally();
+  let head = `{"hostname":${q(master.masterInfo.hostname)}`;
+  if (context.flags.cluster !== undefined) head += `,"cluster":${q(context.flags.cluster)}`;
+  out.write(`${head},"slaves":[`);
+  for (let i = 0; i < agents.length; i++) {
+    const agent = agents[i]!;
+    const tally = byAgent.get(agent.id) ?? empty;
+    out.write(`${i === 0 ? '' : ','}${agentOpen(master, agent, false)}${tally.fields('framework_ids')}}`);
+    const pause = out.breathe();
+    if (pause) await pause;
+  }
+  out.write('],"frameworks":[');
+  for (let i = 0; i < frameworks.length; i++) {
+    const framework = frameworks[i]!;
+    const tally = byFramework.get(framework.id) ?? empty;
+    out.write(`${i === 0 ? '' : ','}${frameworkSummaryOpen(master, framework)}${tally.fields('slave_ids')}}`);
+  }
+  out.write(']}');
+}
+
+// ------------------------------------------------------------------------------ /tasks
+
+/** Mesos' default page size for `/tasks`. */
+const TASKS_DEFAULT_LIMIT = 100;
+
+/** Mesos reads these with numify<int> into a size_t: junk means the default, negative wraps around. */
+function pagingParameter(text: string | null, fallback: number): number {
+  if (text === null || !/^[+-]?\d+$/.test(text.trim())) return fallback;
+  const value = Number.parseInt(text, 10);
+  return value < 0 ? Number.POSITIVE_INFINITY : value;
+}
+
+/**
+ * Mesos' TaskComparator on the first status' timestamp: ascending puts tasks without a status
+ * first, descending puts them last; ties keep their order.
+ */
+function compareTasks(order: 'asc' | 'des'): (a: Task, b: Task) => number {
+  return (a, b) => {
+    const left = a.statuses[0];
+    const right = b.statuses[0];
+    if (left === undefined && right === undefined) return 0;
+    if (left === undefined) return order === 'asc' ? -1 : 1;
+    if (right === undefined) return order === 'asc' ? 1 : -1;
+    return order === 'asc' ? left.timestamp - right.timestamp : right.timestamp - left.timestamp;
+  };
+}
+
+async function writeTasks(out: JsonTextSink, master: Master, query: URLSearchParams): Promise<void> {
+  const limit = pagingParameter(query.get('limit'), TASKS_DEFAULT_LIMIT);
+  const offset = pagingParameter(query.get('offset'), 0);
   const order = query.get('order') === 'asc' ? 'asc' : 'des';
   const frameworkId = query.get('framework_id');
   const taskId = query.get('task_id');
-  const firstTimestamp = (task: Task) => task.statuses[0]?.timestamp ?? 0;
-  const tasks = allTasks(master)
-    .filter((t) => !frameworkId || t.frameworkId?.value === frameworkId)
-    .filter((t) => !taskId || t.taskId?.value === taskId)
-    .sort((a, b) =>
-      order === 'asc' ? firstTimestamp(a) - firstTimestamp(b) : firstTimestamp(b) - firstTimestamp(a),
-    );
-  return { tasks: tasks.slice(offset, offset + limit).map(taskJson) };
+  const wanted = (task: Task) => taskId === null || task.taskId?.value === taskId;
+  const tasks: Task[] = [];
+  for (const framework of [...master.frameworks.values(), ...master.completedFrameworks.values()]) {
+    if (frameworkId !== null && framework.id !== frameworkId) continue;
+    for (const record of framework.tasks.values()) if (wanted(record.task)) tasks.push(record.task);
+    for (const task of framework.unreachableTasks.values()) if (wanted(task)) tasks.push(task);
+    for (const task of framework.completedTasks) if (wanted(task)) tasks.push(task);
+  }
+  tasks.sort(compareTasks(order));
+  const page = offset >= tasks.length ? [] : tasks.slice(offset, offset + limit);
+  out.write('{"tasks":[');
+  for (let i = 0; i < page.length; i++) {
+    out.write((i === 0 ? '' : ',') + taskText(page[i]!));
+    const pause = out.breathe();
+    if (pause) await pause;
+  }
+  out.write(']}');
 }
 
-function rolesJson(master: Master): Json {
-  const roles = new Map<string, { frameworks: string[]; allocated: Resources }>();
-  for (const framework of master.frameworks.values()) {
-    const frameworkRoles = framework.info.capabilities.some(
-      (c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE,
-    )
-      ? framework.info.roles
-      : [framework.info.role || '*'];
-    for (const role of frameworkRoles) {
-      const entry = roles.get(role) ?? { frameworks: [], allocated: Resources.EMPTY };
-      entry.frameworks.push(framework.id);
-      roles.set(role, entry);
+// ------------------------------------------------------------------------------ /roles
+
+/** `{name: quantity}` over the scalar resources (the roles endpoint shows quantities only). */
+function quantitiesText(milli: Map<string, number>): string {
+  let out = '';
+  for (const [name, value] of milli)
+    out += `${out === '' ? '' : ','}${q(name)}:${formatDouble(value / 1000)}`;
+  return `{${out}}`;
+}
+
+function addQuantities(into: Map<string, number>, resources: Resources): void {
+  for (const item of resources) {
+    if (item.value instanceof Scalar) into.set(item.name, (into.get(item.name) ?? 0) + item.value.milli);
+  }
+}
+
+interface RoleView {
+  frameworks: string[];
+  allocated: Map<string, number>;
+  allocatedUnreserved: Map<string, number>;
+  offered: Map<string, number>;
+  reserved: Map<string, number>;
+}
+
+function rolesText(master: Master): string {
+  const roles = new Map<string, RoleView>();
+  const role = (name: string): RoleView => {
+    let view = roles.get(name);
+    if (view === undefined) {
+      view = {
+        frameworks: [],
+        allocated: new Map(),
+        allocatedUnreserved: new Map(),
+        offered: new Map(),
+        reserved: new Map(),
+      };
+      roles.set(name, view);
     }
-    for (const record of framework.tasks.values()) {
-      if (record.released) continue;
-      for (const [role, resources] of record.resources.allocations()) {
-        const entry = roles.get(role) ?? { frameworks: [], allocated: Resources.EMPTY };
-        entry.allocated = entry.allocated.add(resources);
-        roles.set(role, entry);
+    return view;
+  };
+  for (const framework of master.frameworks.values()) {
+    for (const name of frameworkRoles(framework)) role(name).frameworks.push(framework.id);
+    for (const [name, used] of master.ledger.frameworkUsed(framework.id).allocations()) {
+      addQuantities(role(name).allocated, used);
+      addQuantities(role(name).allocatedUnreserved, used.unreserved());
+    }
+    for (const [name, offered] of master.ledger.frameworkOffered(framework.id).allocations())
+      addQuantities(role(name).offered, offered);
+  }
+  for (const agent of master.agents.values()) {
+    if (agent.state !== 'registered') continue;
+    for (const item of agent.total) {
+      const reservedTo = item.reservationRole;
+      if (reservedTo !== undefined && item.value instanceof Scalar) {
+        const reserved = role(reservedTo).reserved;
+        reserved.set(item.name, (reserved.get(item.name) ?? 0) + item.value.milli);
       }
     }
   }
-  return {
-    roles: [...roles.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([name, entry]) => {
-        const quantities = Object.fromEntries(entry.allocated.scalarTotals()) as { [key: string]: Json };
-        return {
-          name,
-          weight: 1.0,
-          resources: quantities,
-          allocated: quantities,
-          offered: {},
-          reserved: {},
-          frameworks: entry.frameworks,
-        };
-      }),
-  };
+  const entries = [...roles.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const views = entries.map(([name, view]) => {
+    const resources = new Map(view.allocated);
+    for (const [key, value] of view.offered) resources.set(key, (resources.get(key) ?? 0) + value);
+    // Quota consumption as Mesos 1.11 counts it: reservations plus unreserved allocations.
+    const consumed = new Map(view.reserved);
+    for (const [key, value] of view.allocatedUnreserved) consumed.set(key, (consumed.get(key) ?? 0) + value);
+    return (
+      `{"name":${q(name)},"weight":1.0` +
+      `,"quota":{"role":${q(name)},"guarantee":{},"limit":{},"consumed":${quantitiesText(consumed)}}` +
+      `,"resources":${quantitiesText(resources)},"allocated":${quantitiesText(view.allocated)}` +
+      `,"offered":${quantitiesText(view.offered)},"reserved":${quantitiesText(view.reserved)}` +
+      `,"frameworks":[${view.frameworks.map(q).join(',')}]}`
+    );
+  });
+  return `{"roles":[${views.join(',')}]}`;
 }
 
-export function metricsSnapshot(master: Master, clock: Clock): Record<string, number> {
-  const agents = [...master.agents.values()];
-  const frameworks = [...master.frameworks.values()];
-  const metrics: Record<string, number> = {
-    'master/elected': 1,
-    'master/uptime_secs': (clock.now() - master.startTime) / 1000,
-    'master/slaves_active': agents.filter((a) => a.state === 'registered' && a.link).length,
-    'master/slaves_connected': agents.filter((a) => a.link).length,
-    'master/slaves_disconnected': agents.filter((a) => a.state === 'registered' && !a.link).length,
-    'master/slaves_inactive': 0,
-    'master/slaves_unreachable': agents.filter((a) => a.state === 'unreachable').length,
-    'master/frameworks_active': frameworks.filter((f) => f.active).length,
-    'master/frameworks_inactive': frameworks.filter((f) => !f.active).length,
-    'master/frameworks_connected': frameworks.filter((f) => f.stream).length,
-    'master/frameworks_disconnected': frameworks.filter((f) => !f.stream).length,
-    'master/outstanding_offers': master.offers.size,
-    'master/valid_status_updates': master.counters.validStatusUpdates,
-    'master/invalid_status_updates': master.counters.invalidStatusUpdates,
-    'master/slave_registrations': master.counters.agentsRegistered,
-    'master/slave_reregistrations': master.counters.agentsReregistered,
-    'master/slave_unreachable_completed': master.counters.agentsUnreachable,
-    'master/messages_decline_offers': master.counters.offersDeclined,
-    'master/messages_accept_offers': master.counters.offersAccepted,
-    'master/tasks_launched': master.counters.tasksLaunched,
-  };
-  const current = new Map<TaskState, number>();
-  for (const framework of frameworks) {
-    for (const record of framework.tasks.values())
-      current.set(record.task.state, (current.get(record.task.state) ?? 0) + 1);
-  }
-  for (const state of [
-    TaskState.TASK_STAGING,
-    TaskState.TASK_STARTING,
-    TaskState.TASK_RUNNING,
-    TaskState.TASK_KILLING,
-  ]) {
-    metrics[`master/${taskStateName(state).toLowerCase()}`.replace('master/task_', 'master/tasks_')] =
-      current.get(state) ?? 0;
-  }
-  for (const state of [
-    TaskState.TASK_FINISHED,
-    TaskState.TASK_FAILED,
-    TaskState.TASK_KILLED,
-    TaskState.TASK_LOST,
-    TaskState.TASK_ERROR,
-    TaskState.TASK_DROPPED,
-    TaskState.TASK_UNREACHABLE,
-    TaskState.TASK_GONE,
-    TaskState.TASK_GONE_BY_OPERATOR,
-  ]) {
-    metrics[`master/${taskStateName(state).toLowerCase()}`.replace('master/task_', 'master/tasks_')] =
-      master.counters.tasksByState.get(state) ?? 0;
-  }
-  let total = Resources.EMPTY;
-  let used = Resources.EMPTY;
-  for (const agent of agents) {
-    if (agent.state !== 'registered') continue;
-    total = total.add(agent.total);
-    used = used.add(agentResources(master, agent).used);
-  }
-  for (const name of ['cpus', 'mem', 'disk', 'gpus']) {
-    const t = total.scalar(name) ?? 0;
-    const u = used.scalar(name) ?? 0;
-    metrics[`master/${name}_total`] = t;
-    metrics[`master/${name}_used`] = u;
-    metrics[`master/${name}_percent`] = t > 0 ? u / t : 0;
-  }
-  for (const [call, count] of master.counters.schedulerCalls)
-    metrics[`master/messages_scheduler_${call.toLowerCase()}`] = count;
-  return metrics;
+// ------------------------------------------------------------------------------ /metrics/snapshot
+
+export function metricsText(master: Master, clock: Clock): string {
+  const metrics = metricsSnapshot(master, clock);
+  const keys = Object.keys(metrics).sort();
+  return `{${keys.map((key) => `${q(key)}:${formatDouble(metrics[key]!)}`).join(',')}}`;
 }
+
+// ------------------------------------------------------------------------------ routes
 
 export function registerLegacyEndpoints(http: HttpServer, master: Master, context: EndpointContext): void {
-  const json = (build: (req: HttpRequest) => Json) => (req: HttpRequest) =>
-    jsonResponse(req.query, JSON.stringify(build(req)));
-  const state = json(() => stateJson(master, context));
+  const state = (req: HttpRequest) => renderJson(req.query, (out) => writeState(out, master, context));
   for (const path of ['/state', '/state.json']) http.route('master', path, state);
-  http.route(
-    'master',
-    '/state-summary',
-    json(() => stateSummaryJson(master, context)),
+  http.route('master', '/state-summary', (req) =>
+    renderJson(req.query, (out) => writeStateSummary(out, master, context)),
   );
-  const frameworks = json((req) => {
-    const id = req.query.get('framework_id');
-    const pick = (list: FrameworkRecord[]) =>
-      list.filter((f) => !id || f.id === id).map((f) => frameworkJson(master, f));
-    return {
-      frameworks: pick([...master.frameworks.values()]),
-      completed_frameworks: pick([...master.completedFrameworks.values()]),
-      unregistered_frameworks: [],
-    };
-  });
-  http.route('master', '/frameworks', frameworks);
-  const slaves = json((req) => {
-    const id = req.query.get('slave_id');
-    return {
-      slaves: [...master.agents.values()]
-        .filter((a) => a.state === 'registered' && (!id || a.id === id))
-        .map((a) => agentJson(master, a)),
-      recovered_slaves: [],
-    };
-  });
-  http.route('master', '/slaves', slaves);
-  for (const path of ['/tasks', '/tasks.json'])
-    http.route(
-      'master',
-      path,
-      json((req) => tasksJson(master, req.query)),
-    );
-  for (const path of ['/roles', '/roles.json'])
-    http.route(
-      'master',
-      path,
-      json(() => rolesJson(master)),
-    );
-  http.route('master', '/teardown', async (req) => {
-    if (req.method !== 'POST') {
-      return textResponse(
-        405,
-        `405 Method Not Allowed. Expecting one of { 'POST' }, but received '${req.method}'.`,
+  http.route('master', '/frameworks', (req) =>
+    renderJson(req.query, async (out) => {
+      const id = req.query.get('framework_id');
+      const pick = (records: Iterable<FrameworkRecord>) =>
+        [...records].filter((f) => id === null || f.id === id);
+      out.write('{"frameworks":[');
+      await writeFrameworks(out, master, pick(master.frameworks.values()));
+      out.write('],"completed_frameworks":[');
+      await writeFrameworks(out, master, pick(master.completedFrameworks.values()));
+      out.write('],"unregistered_frameworks":[]}');
+    }),
+  );
+  http.route('master', '/slaves', (req) =>
+    renderJson(req.query, async (out) => {
+      const id = req.query.get('slave_id');
+      const agents = [...master.agents.values()].filter(
+        (a) => a.state === 'registered' && (id === null || a.id === id),
       );
-    }
+      out.write('{"slaves":[');
+      for (let i = 0; i < agents.length; i++) {
+        out.write(`${i === 0 ? '' : ','}${agentOpen(master, agents[i]!, true)}}`);
+        const pause = out.breathe();
+        if (pause) await pause;
+      }
+      const recovered = [...master.recoveredAgents.values()].filter((a) => id === null || a.id === id);
+      out.write(`],"recovered_slaves":[${recovered.map(recoveredAgentText).join(',')}]}`);
+    }),
+  );
+  const tasks = (req: HttpRequest) => renderJson(req.query, (out) => writeTasks(out, master, req.query));
+  for (const path of ['/tasks', '/tasks.json']) http.route('master', path, tasks);
+  const roles = (req: HttpRequest) => renderJson(req.query, (out) => out.write(rolesText(master)));
+  for (const path of ['/roles', '/roles.json']) http.route('master', path, roles);
+
+  http.route('master', '/flags', (req) => {
+    requireMethod(req.method, ['GET']);
+    return jsonResponse(req.query, `{"flags":${flagsText(context)}}`);
+  });
+  http.route('master', '/health', () => ({ status: 200 }));
+  const version = (req: HttpRequest) => jsonResponse(req.query, versionText());
+  http.route('master', '/version', version);
+  http.route('version', '/', version);
+  http.route('master', '/redirect', (req) => {
+    // `/redirect/<anything>` is a 404 in Mesos, so a redirect can never loop onto itself.
+    if (req.subPath !== '') return { status: 404 };
+    return temporaryRedirect(leaderLocation({ hostname: context.hostname, port: context.address.port }));
+  });
+  http.route('master', '/teardown', async (req) => {
+    requireMethod(req.method, ['POST']);
     const form = new URLSearchParams(Buffer.from(await req.body()).toString('utf8'));
     const id = form.get('frameworkId');
-    if (!id) return textResponse(400, "Missing 'frameworkId' query parameter in the request body");
+    if (id === null) fail('HTTP_BAD_REQUEST', { detail: "Missing 'frameworkId' query parameter" });
     const framework = master.framework(id);
-    if (!framework) return textResponse(400, `No framework found with specified ID`);
+    if (!framework) fail('HTTP_BAD_REQUEST', { detail: 'No framework found with specified ID' });
     master.removeFramework(framework);
     return { status: 200 };
   });
-  http.route(
-    'metrics',
-    '/snapshot',
-    json(() => metricsSnapshot(master, context.clock)),
-  );
+  http.route('metrics', '/snapshot', (req) => {
+    const timeout = req.query.get('timeout');
+    // The snapshot is computed synchronously, so a timeout can never expire; it is only checked.
+    if (timeout !== null && parseDuration(timeout) === undefined)
+      fail('HTTP_BAD_REQUEST', { detail: `Invalid timeout '${timeout}'` });
+    return jsonResponse(req.query, metricsText(master, context.clock));
+  });
 }

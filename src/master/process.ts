@@ -9,11 +9,9 @@ import { fail } from '../common/errors.js';
 import { IdMinter, masterPid, newMasterId } from '../common/ids.js';
 import { createLogger } from '../common/log.js';
 import type { OptionValues } from '../common/options.js';
-import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
-import { MESOS_COMPATIBLE_VERSION, versionInfo } from '../common/version.js';
+import { MESOS_COMPATIBLE_VERSION } from '../common/version.js';
 import { APPLICATION_JSON } from '../http/media.js';
-import { jsonResponse, textResponse } from '../http/responses.js';
 import { HttpServer } from '../http/server.js';
 import { parseResources } from '../resources/flags.js';
 import type { Resources } from '../resources/resources.js';
@@ -21,7 +19,7 @@ import { MasterInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMasterSchema, MasterToAgentSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { linkUpgradeHandler } from '../wire/link.js';
 import { registerLegacyEndpoints } from './endpoints.js';
-import { type MasterFlags, masterFlags } from './flags.js';
+import type { MasterFlags } from './flags.js';
 import { Master } from './master.js';
 import { LocalStoreRegistry } from './registry/local-store.js';
 import { schedulerApiHandler } from './scheduler-api.js';
@@ -113,20 +111,6 @@ export async function startMaster(
     linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)),
   );
   http.route('master', '/api/v1/scheduler', schedulerApiHandler(master));
-  http.route('master', '/health', () => ({ status: 200 }));
-  for (const process of ['master', 'version']) {
-    http.route(process, process === 'version' ? '/' : '/version', (req) =>
-      jsonResponse(req.query, JSON.stringify(versionInfo())),
-    );
-  }
-  http.route('master', '/flags', (req) => {
-    if (req.method !== 'GET') return textResponse(405, '');
-    return jsonResponse(req.query, JSON.stringify({ flags: renderFlags(masterFlags, flags) }));
-  });
-  http.route('master', '/redirect', (req) => {
-    if (req.subPath !== '') return { status: 404 };
-    return { status: 307, headers: { Location: `//${hostname}:${bound.port}` } };
-  });
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
 
   const allocation = clock.setInterval(() => master.allocate(), flags.allocation_interval);

@@ -1,0 +1,429 @@
+/**
+ * The master's legacy JSON objects (reference mesos-v1-api.md section 5.3), written straight to
+ * text in the field order Mesos uses. No intermediate object trees: `/master/state` with 500,000
+ * tasks is hundreds of megabytes, so every object is appended to a `JsonTextSink` in one pass, and
+ * the sink hands the event loop back every few milliseconds (`breathe`) so that agent pings,
+ * scheduler calls and other requests keep being served while a large document is built.
+ *
+ * Protobuf-shaped parts (labels, discovery, container, health checks, domains, container status)
+ * go through the Mesos JSON writer (`toMesosJsonText`), so 64-bit integers and doubles are written
+ * exactly; everything else is built here with `quoteJsonString` and `formatDouble` (seconds and
+ * resource quantities are doubles, `1.0` rather than `1`, as Mesos writes them).
+ */
+import { performance } from 'node:perf_hooks';
+import { attributesFromMessages, attributesToLegacyJson } from '../resources/attributes.js';
+import { resourcesFromMessages, resourcesToJson } from '../resources/messages.js';
+import type { Resources } from '../resources/resources.js';
+import { fromMilli, Scalar } from '../resources/scalar.js';
+import { legacySummaryValues } from '../resources/summary.js';
+import {
+  AgentInfo_Capability_Type,
+  type Attribute,
+  type CommandInfo,
+  ContainerInfoSchema,
+  ContainerStatusSchema,
+  DiscoveryInfoSchema,
+  type DomainInfo,
+  DomainInfoSchema,
+  EnvironmentSchema,
+  type ExecutorInfo,
+  ExecutorInfo_Type,
+  FrameworkInfo_Capability_Type,
+  HealthCheckSchema,
+  type Label,
+  LabelSchema,
+  type MasterInfo,
+  MasterInfo_Capability_Type,
+  type Resource,
+  type Task,
+  type TaskStatus,
+} from '../wire/gen/mesos/v1/mesos_pb.js';
+import { formatDouble, quoteJsonString, stringifyJson } from '../wire/json-text.js';
+import { toMesosJsonText } from '../wire/mesos-json.js';
+import type { AgentRecord, FrameworkRecord, Master, OfferRecord } from './master.js';
+import { hasCapability, taskStateName } from './task-states.js';
+
+/** How long one synchronous stretch of rendering may run before the event loop gets a turn. */
+const SLICE_MS = 8;
+/** The clock is read once per this many `breathe` calls; one item takes about a microsecond. */
+const CLOCK_EVERY = 64;
+/** Text is turned into bytes in pieces of about this size, spreading the encoding cost too. */
+const CHUNK_CHARS = 64 * 1024;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Accumulates a JSON document as UTF-8 bytes and decides when to let the event loop run. */
+export class JsonTextSink {
+  private readonly chunks: Buffer[] = [];
+  private pending = '';
+  private calls = 0;
+  private sliceStart = performance.now();
+  /** The longest synchronous stretch so far, in ms (what the benchmark reports as blocking). */
+  longestSliceMs = 0;
+  /** How many times rendering handed the event loop back. */
+  yields = 0;
+
+  constructor(private readonly cooperative = true) {}
+
+  write(text: string): void {
+    this.pending += text;
+    if (this.pending.length >= CHUNK_CHARS) this.flush();
+  }
+
+  /**
+   * Call between items. Returns a promise to await when this slice has run long enough, else
+   * undefined, so that the common case costs no microtask.
+   */
+  breathe(): Promise<void> | undefined {
+    if (!this.cooperative || ++this.calls % CLOCK_EVERY !== 0) return undefined;
+    const now = performance.now();
+    const elapsed = now - this.sliceStart;
+    if (elapsed < SLICE_MS) return undefined;
+    return this.handOver(elapsed);
+  }
+
+  private async handOver(elapsed: number): Promise<void> {
+    this.longestSliceMs = Math.max(this.longestSliceMs, elapsed);
+    this.yields++;
+    await yieldToEventLoop();
+    this.sliceStart = performance.now();
+  }
+
+  private flush(): void {
+    if (this.pending === '') return;
+    this.chunks.push(Buffer.from(this.pending, 'utf8'));
+    this.pending = '';
+  }
+
+  /** The whole document; the sink is not used afterwards. */
+  finish(): Buffer {
+    this.flush();
+    this.longestSliceMs = Math.max(this.longestSliceMs, performance.now() - this.sliceStart);
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  }
+}
+
+const q = quoteJsonString;
+
+export const seconds = (ms: number): string => formatDouble(ms / 1000);
+
+// ------------------------------------------------------------------------------ resources
+
+/** The legacy summary of section 5.2 as text; the common all-scalar case without any allocation. */
+export function summaryText(resources: Resources): string {
+  let cpus = 0;
+  let gpus = 0;
+  let mem = 0;
+  let disk = 0;
+  for (const item of resources) {
+    const value = item.value;
+    if (!(value instanceof Scalar) || item.revocable) return generalSummaryText(resources);
+    switch (item.name) {
+      case 'cpus':
+        cpus += value.milli;
+        break;
+      case 'gpus':
+        gpus += value.milli;
+        break;
+      case 'mem':
+        mem += value.milli;
+        break;
+      case 'disk':
+        disk += value.milli;
+        break;
+      default:
+        return generalSummaryText(resources);
+    }
+  }
+  return `{"cpus":${formatDouble(fromMilli(cpus))},"gpus":${formatDouble(fromMilli(gpus))},"mem":${formatDouble(fromMilli(mem))},"disk":${formatDouble(fromMilli(disk))}}`;
+}
+
+function generalSummaryText(resources: Resources): string {
+  let out = '';
+  for (const [key, value] of Object.entries(legacySummaryValues(resources))) {
+    out += `${out === '' ? '{' : ','}${q(key)}:${typeof value === 'number' ? formatDouble(value) : q(value)}`;
+  }
+  return `${out}}`;
+}
+
+/** The summary of wire resources (completed and unreachable tasks keep only their messages). */
+export function summaryOfMessages(messages: readonly Resource[]): string {
+  return summaryText(resourcesFromMessages(messages, { invalid: 'skip' }));
+}
+
+/** Role → summary of what is reserved to it: `reserved_resources`. */
+function reservedSummaryText(total: Resources): string {
+  let out = '';
+  for (const [role, reserved] of total.reservations())
+    out += `${out === '' ? '{' : ','}${q(role)}:${summaryText(reserved)}`;
+  return out === '' ? '{}' : `${out}}`;
+}
+
+/** A JSON array of Resource objects in the endpoint format (the `*_full` fields). */
+export function fullResourcesText(resources: Resources): string {
+  return stringifyJson(resourcesToJson(resources, 'endpoint'));
+}
+
+// ------------------------------------------------------------------------------ small parts
+
+function labelsText(labels: readonly Label[]): string {
+  return `[${labels.map((label) => toMesosJsonText(LabelSchema, label)).join(',')}]`;
+}
+
+function stringArrayText(values: readonly string[]): string {
+  return `[${values.map(q).join(',')}]`;
+}
+
+export function domainText(domain: DomainInfo): string {
+  return toMesosJsonText(DomainInfoSchema, domain);
+}
+
+const attributeTextCache = new WeakMap<readonly Attribute[], string>();
+
+/** `{name: value}`; cached per AgentInfo attribute list, which only changes on re-registration. */
+function attributesText(attributes: readonly Attribute[]): string {
+  let text = attributeTextCache.get(attributes);
+  if (text === undefined) {
+    text = stringifyJson(attributesToLegacyJson(attributesFromMessages(attributes)));
+    attributeTextCache.set(attributes, text);
+  }
+  return text;
+}
+
+/** Master `capabilities`: the MasterInfo capability names. */
+export function masterCapabilitiesText(info: MasterInfo): string {
+  return stringArrayText(info.capabilities.map((c) => MasterInfo_Capability_Type[c.type] ?? 'UNKNOWN'));
+}
+
+/** `leader_info`: the leading master's `{"id","pid","port","hostname","domain"?}`. */
+export function masterInfoText(info: MasterInfo): string {
+  let out = `{"id":${q(info.id)},"pid":${q(info.pid)},"port":${info.port},"hostname":${q(info.hostname)}`;
+  if (info.domain) out += `,"domain":${domainText(info.domain)}`;
+  return `${out}}`;
+}
+
+// ------------------------------------------------------------------------------ tasks
+
+function statusText(status: TaskStatus): string {
+  let out = `{"state":${q(taskStateName(status.state))},"timestamp":${formatDouble(status.timestamp)}`;
+  if (status.labels) out += `,"labels":${labelsText(status.labels.labels)}`;
+  if (status.containerStatus)
+    out += `,"container_status":${toMesosJsonText(ContainerStatusSchema, status.containerStatus)}`;
+  if (Object.hasOwn(status, 'healthy') && status.healthy !== undefined) out += `,"healthy":${status.healthy}`;
+  return `${out}}`;
+}
+
+/**
+ * A task object. `resources` is the task's normalized resources when the master still has its
+ * record (active tasks); completed and unreachable tasks are summarized from their messages.
+ */
+export function taskText(task: Task, resources?: Resources): string {
+  let out =
+    `{"id":${q(task.taskId?.value ?? '')},"name":${q(task.name)}` +
+    `,"framework_id":${q(task.frameworkId?.value ?? '')},"executor_id":${q(task.executorId?.value ?? '')}` +
+    `,"slave_id":${q(task.agentId?.value ?? '')},"state":${q(taskStateName(task.state))}` +
+    `,"resources":${resources ? summaryText(resources) : summaryOfMessages(task.resources)}`;
+  let limits = '';
+  for (const name in task.limits) {
+    const limit = task.limits[name];
+    if (limit !== undefined) limits += `${limits === '' ? '' : ','}${q(name)}:${formatDouble(limit.value)}`;
+  }
+  if (limits !== '') out += `,"limits":{${limits}}`;
+  // Mesos forbids mixing roles within a task, so the first resource's allocation is the task's.
+  out += `,"role":${q(task.resources[0]?.allocationInfo?.role ?? '')}`;
+  out += `,"statuses":[${task.statuses.map(statusText).join(',')}]`;
+  if (task.user) out += `,"user":${q(task.user)}`;
+  if (task.labels) out += `,"labels":${labelsText(task.labels.labels)}`;
+  if (task.discovery) out += `,"discovery":${toMesosJsonText(DiscoveryInfoSchema, task.discovery)}`;
+  if (task.container) out += `,"container":${toMesosJsonText(ContainerInfoSchema, task.container)}`;
+  if (task.healthCheck) out += `,"health_check":${toMesosJsonText(HealthCheckSchema, task.healthCheck)}`;
+  return `${out}}`;
+}
+
+// ------------------------------------------------------------------------------ frameworks
+
+function commandText(command: CommandInfo | undefined): string {
+  if (!command) return '{"argv":[],"uris":[]}';
+  let out = '';
+  if (Object.hasOwn(command, 'shell')) out += `"shell":${command.shell},`;
+  if (Object.hasOwn(command, 'value')) out += `"value":${q(command.value)},`;
+  out += `"argv":${stringArrayText(command.arguments)}`;
+  if (command.environment) out += `,"environment":${toMesosJsonText(EnvironmentSchema, command.environment)}`;
+  const uris = command.uris.map((uri) => `{"value":${q(uri.value)},"executable":${uri.executable === true}}`);
+  return `{${out},"uris":[${uris.join(',')}]}`;
+}
+
+function executorText(
+  info: ExecutorInfo,
+  frameworkId: string,
+  agentId: string,
+  resources: Resources,
+): string {
+  let out =
+    `{"executor_id":${q(info.executorId?.value ?? '')},"name":${q(info.name)}` +
+    `,"framework_id":${q(frameworkId)},"command":${commandText(info.command)}` +
+    `,"resources":${summaryText(resources)}`;
+  const role = info.resources[0]?.allocationInfo?.role;
+  if (role !== undefined) out += `,"role":${q(role)}`;
+  if (info.labels) out += `,"labels":${labelsText(info.labels.labels)}`;
+  if (Object.hasOwn(info, 'type')) out += `,"type":${q(ExecutorInfo_Type[info.type] ?? 'UNKNOWN')}`;
+  return `${out},"slave_id":${q(agentId)}}`;
+}
+
+function offerText(offer: OfferRecord): string {
+  return (
+    `{"id":${q(offer.id)},"framework_id":${q(offer.frameworkId)}` +
+    `,"allocation_info":{"role":${q(offer.role)}},"slave_id":${q(offer.agentId)}` +
+    `,"resources":${summaryText(offer.resources)}}`
+  );
+}
+
+export function isMultiRole(framework: FrameworkRecord): boolean {
+  return hasCapability(framework.info, FrameworkInfo_Capability_Type.MULTI_ROLE);
+}
+
+/** The framework's roles as the allocator sees them (`role` defaults to `*`). */
+export function frameworkRoles(framework: FrameworkRecord): readonly string[] {
+  return isMultiRole(framework) ? framework.info.roles : [framework.info.role || '*'];
+}
+
+/** The fields `/state-summary` shares with the full object, without the closing brace. */
+export function frameworkSummaryOpen(master: Master, framework: FrameworkRecord): string {
+  const capabilities = framework.info.capabilities.map(
+    (c) => FrameworkInfo_Capability_Type[c.type] ?? 'UNKNOWN',
+  );
+  return (
+    `{"id":${q(framework.id)},"name":${q(framework.info.name)}` +
+    `,"used_resources":${summaryText(master.ledger.frameworkUsed(framework.id))}` +
+    `,"offered_resources":${summaryText(master.ledger.frameworkOffered(framework.id))}` +
+    `,"capabilities":${stringArrayText(capabilities)},"hostname":${q(framework.info.hostname)}` +
+    `,"webui_url":${q(framework.info.webuiUrl)},"active":${framework.active}` +
+    `,"connected":${framework.stream !== undefined},"recovered":${framework.recovered}`
+  );
+}
+
+/** Writes one full framework object (`/state`, `/frameworks`), breathing between its tasks. */
+export async function writeFramework(
+  out: JsonTextSink,
+  master: Master,
+  framework: FrameworkRecord,
+): Promise<void> {
+  // Snapshot the lists first: the master may change them while this render waits for its turn.
+  const tasks = [...framework.tasks.values()];
+  const unreachable = [...framework.unreachableTasks.values()];
+  const completed = [...framework.completedTasks];
+  const offers: OfferRecord[] = [];
+  for (const offerId of framework.offers) {
+    const offer = master.offers.get(offerId);
+    if (offer) offers.push(offer);
+  }
+  const executors: string[] = [];
+  for (const [agentId, onAgent] of framework.executors) {
+    for (const executor of onAgent.values())
+      executors.push(executorText(executor.info, framework.id, agentId, executor.resources));
+  }
+
+  const info = framework.info;
+  const used = master.ledger.frameworkUsed(framework.id);
+  const offered = master.ledger.frameworkOffered(framework.id);
+  let head =
+    frameworkSummaryOpen(master, framework) +
+    `,"user":${q(info.user)},"failover_timeout":${formatDouble(info.failoverTimeout)}` +
+    `,"checkpoint":${info.checkpoint},"registered_time":${seconds(framework.registeredTime)}` +
+    `,"unregistered_time":${seconds(framework.unregisteredTime ?? 0)}`;
+  if (info.principal) head += `,"principal":${q(info.principal)}`;
+  head += `,"resources":${summaryText(used.add(offered))}`;
+  if (framework.reregisteredTime !== undefined && framework.reregisteredTime !== framework.registeredTime)
+    head += `,"reregistered_time":${seconds(framework.reregisteredTime)}`;
+  head += isMultiRole(framework)
+    ? `,"roles":${stringArrayText(info.roles)}`
+    : `,"role":${q(info.role || '*')}`;
+  out.write(`${head},"tasks":[`);
+  for (let i = 0; i < tasks.length; i++) {
+    const record = tasks[i]!;
+    out.write((i === 0 ? '' : ',') + taskText(record.task, record.resources));
+    const pause = out.breathe();
+    if (pause) await pause;
+  }
+  out.write('],"unreachable_tasks":[');
+  await writeTaskList(out, unreachable);
+  out.write('],"completed_tasks":[');
+  await writeTaskList(out, completed);
+  out.write(`],"offers":[${offers.map(offerText).join(',')}],"executors":[${executors.join(',')}]`);
+  if (info.labels) out.write(`,"labels":${labelsText(info.labels.labels)}`);
+  out.write(',"offer_constraints":{}}');
+}
+
+async function writeTaskList(out: JsonTextSink, tasks: readonly Task[]): Promise<void> {
+  for (let i = 0; i < tasks.length; i++) {
+    out.write((i === 0 ? '' : ',') + taskText(tasks[i]!));
+    const pause = out.breathe();
+    if (pause) await pause;
+  }
+}
+
+// ------------------------------------------------------------------------------ agents
+
+interface AgentTotalText {
+  resources: string;
+  reserved: string;
+  unreserved: string;
+}
+
+const agentTotalCache = new WeakMap<Resources, AgentTotalText>();
+
+/** The parts that depend on the agent's total only; cached because the total rarely changes. */
+function agentTotalText(total: Resources): AgentTotalText {
+  let text = agentTotalCache.get(total);
+  if (text === undefined) {
+    text = {
+      resources: summaryText(total),
+      reserved: reservedSummaryText(total),
+      unreserved: summaryText(total.unreserved()),
+    };
+    agentTotalCache.set(total, text);
+  }
+  return text;
+}
+
+/** Connected and not deactivated (Strata has no agent draining or deactivation). */
+export function agentActive(agent: AgentRecord): boolean {
+  return agent.state === 'registered' && agent.link !== undefined;
+}
+
+/** An agent object without its closing brace, so callers can append fields. */
+export function agentOpen(master: Master, agent: AgentRecord, full: boolean): string {
+  const info = agent.info;
+  const totals = agentTotalText(agent.total);
+  // The ledger keeps allocated resources; an agent reports them without allocation, as Mesos does.
+  const used = master.ledger.agentUsed(agent.id).unallocate();
+  const offered = master.ledger.agentOffered(agent.id).unallocate();
+  let out = `{"id":${q(agent.id)},"hostname":${q(info.hostname)},"port":${info.port}`;
+  out += `,"attributes":${attributesText(info.attributes)}`;
+  if (info.domain) out += `,"domain":${domainText(info.domain)}`;
+  out += `,"pid":${q(agent.pid)},"registered_time":${seconds(agent.registeredTime)}`;
+  if (agent.reregisteredTime !== undefined) out += `,"reregistered_time":${seconds(agent.reregisteredTime)}`;
+  out +=
+    `,"resources":${totals.resources},"used_resources":${summaryText(used)}` +
+    `,"offered_resources":${summaryText(offered)},"reserved_resources":${totals.reserved}` +
+    `,"unreserved_resources":${totals.unreserved},"active":${agentActive(agent)},"deactivated":false` +
+    `,"version":${q(agent.version)}` +
+    `,"capabilities":${stringArrayText(agent.capabilities.map((c) => AgentInfo_Capability_Type[c] ?? 'UNKNOWN'))}`;
+  if (full) {
+    let reservedFull = '';
+    for (const [role, reserved] of agent.total.reservations())
+      reservedFull += `${reservedFull === '' ? '' : ','}${q(role)}:${fullResourcesText(reserved)}`;
+    out +=
+      `,"reserved_resources_full":{${reservedFull}}` +
+      `,"unreserved_resources_full":${fullResourcesText(agent.total.unreserved())}` +
+      `,"used_resources_full":${fullResourcesText(used)}` +
+      `,"offered_resources_full":${fullResourcesText(offered)}`;
+  }
+  return out;
+}
+
+/** A recovered agent (admitted before this master started, not yet back): what the registry knows. */
+export function recoveredAgentText(agent: { id: string; hostname: string; pid: string }): string {
+  const port = Number(agent.pid.slice(agent.pid.lastIndexOf(':') + 1));
+  return `{"id":${q(agent.id)},"hostname":${q(agent.hostname)},"port":${Number.isInteger(port) ? port : 0},"attributes":{}}`;
+}

@@ -261,16 +261,22 @@ export class CommandExecutor {
     this.taskProcess = taskProcess;
     this.killer = new KillStateMachine(this.clock, {
       terminate: () => {
-        this.logger.info({ pid: taskProcess.pid }, 'command executor: sending SIGTERM to the process tree');
+        this.logger.info(
+          { taskPid: taskProcess.pid },
+          'command executor: sending SIGTERM to the process tree',
+        );
         taskProcess.signalTree('SIGTERM');
       },
       forceKill: () => {
-        this.logger.info({ pid: taskProcess.pid }, 'command executor: grace period over; sending SIGKILL');
+        this.logger.info(
+          { taskPid: taskProcess.pid },
+          'command executor: grace period over; sending SIGKILL',
+        );
         taskProcess.signalTree('SIGKILL');
       },
     });
     this.phase = 'running';
-    this.logger.info({ pid: taskProcess.pid }, 'command executor: command started');
+    this.logger.info({ taskPid: taskProcess.pid }, 'command executor: command started');
     void taskProcess.exited.then((exit) => this.onProcessExit(exit));
     if (this.finished) return;
     this.send(this.taskIdValue(), TaskState.TASK_RUNNING);

@@ -348,6 +348,66 @@ describe('agent against a fake master', () => {
     assert.equal(exited.executorExited!.executorId!.value, 'shared');
   });
 
+  it('runs a command task through the built-in command executor', async (t) => {
+    if (!existsSync(fileURLToPath(new URL('../../../src/executors/command-executor.js', import.meta.url)))) {
+      t.skip('the built-in command executor is not built');
+      return;
+    }
+    const task = create(TaskInfoSchema, {
+      name: 'cmd',
+      taskId: { value: 'cmd-1' },
+      agentId: { value: 'fake-master-S0' },
+      resources: [{ name: 'cpus', type: 0, scalar: { value: 0.1 }, allocationInfo: { role: '*' } }],
+      command: { value: 'echo hello from $MESOS_TASK_ID; echo to-stderr >&2' },
+    });
+    runTask(task);
+    const starting = await expectUpdate('cmd-1', TaskState.TASK_STARTING);
+    assert.equal(starting.statusUpdate!.executorId!.value, 'cmd-1');
+    await expectUpdate('cmd-1', TaskState.TASK_RUNNING);
+    await expectUpdate('cmd-1', TaskState.TASK_FINISHED);
+    const s = await state();
+    const executors = [
+      ...s.frameworks.flatMap((f) => f.executors),
+      ...(s.completed_frameworks as { completed_executors: { id: string; directory: string }[] }[]).flatMap(
+        (f) => f.completed_executors,
+      ),
+    ];
+    const executor = executors.find((e) => e.id === 'cmd-1');
+    assert.ok(executor, 'the command executor shows in /state');
+    for (
+      let i = 0;
+      i < 50 && !readFileSync(join(executor.directory, 'stdout'), 'utf8').includes('hello');
+      i++
+    ) {
+      await sleep(50);
+    }
+    assert.match(readFileSync(join(executor.directory, 'stdout'), 'utf8'), /hello/);
+  });
+
+  it('kills a running command task', async (t) => {
+    if (!existsSync(fileURLToPath(new URL('../../../src/executors/command-executor.js', import.meta.url)))) {
+      t.skip('the built-in command executor is not built');
+      return;
+    }
+    runTask(
+      create(TaskInfoSchema, {
+        name: 'sleeper',
+        taskId: { value: 'cmd-2' },
+        agentId: { value: 'fake-master-S0' },
+        resources: [{ name: 'cpus', type: 0, scalar: { value: 0.1 }, allocationInfo: { role: '*' } }],
+        command: { value: 'sleep 60' },
+      }),
+    );
+    await expectUpdate('cmd-2', TaskState.TASK_STARTING);
+    await expectUpdate('cmd-2', TaskState.TASK_RUNNING);
+    master.send({
+      type: MasterToAgent_Type.KILL_TASK,
+      killTask: { frameworkId: { value: FRAMEWORK_ID }, taskId: { value: 'cmd-2' } },
+    });
+    const killed = await expectUpdate('cmd-2', TaskState.TASK_KILLED);
+    assert.equal(killed.statusUpdate!.status!.source, TaskStatus_Source.EXECUTOR);
+  });
+
   it("exits with the master's message when refused", async () => {
     await running.close();
     master.drain();
@@ -355,7 +415,7 @@ describe('agent against a fake master', () => {
     running = await startTestAgent();
     const exit: AgentExit = await Promise.race([
       running.closed,
-      sleep(5000).then(() => ({ code: -1, message: 'timeout' })),
+      sleep(5000, undefined, { ref: false }).then(() => ({ code: -1, message: 'timeout' })),
     ]);
     assert.equal(exit.code, 1);
     assert.match(exit.message ?? '', /go away/);

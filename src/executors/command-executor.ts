@@ -162,6 +162,11 @@ export class CommandExecutor {
     this.requestKill(shutdownKillGracePeriodMs(this.options.environment.shutdownGracePeriodMs), 'shutdown');
   }
 
+  /** Last resort while the executor process goes down: SIGKILL whatever of the task still runs. */
+  killTaskNow(): void {
+    if (this.phase === 'running') this.taskProcess?.signalTree('SIGKILL');
+  }
+
   // --- events -----------------------------------------------------------------------------------
 
   private onSubscribed(event: Event_Subscribed): void {
@@ -468,6 +473,12 @@ export function main(): void {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => executor.shutdown(`received ${signal}`));
   }
+  // The task leads a session of its own, so nothing else takes it down if the executor dies.
+  process.on('exit', () => executor.killTaskNow());
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'command executor: unexpected error; killing the task and exiting');
+    process.exit(1);
+  });
   logger.info(
     { agent: environment.agentUrl, executorId: environment.executorId, frameworkId: environment.frameworkId },
     'command executor: starting',

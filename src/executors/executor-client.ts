@@ -5,8 +5,10 @@
  * executor library does.
  *
  * Connections. SUBSCRIBE holds one HTTP connection open for the event stream; every other call is
- * a POST of its own on a second, keep-alive connection, one at a time so the agent sees updates in
- * the order they were made (Mesos pipelines them on one connection for the same reason). A network
+ * a POST on a connection of its own, one at a time so the agent sees updates in the order they
+ * were made (Mesos pipelines them on one connection for the same reason). Fresh connections rather
+ * than keep-alive: a reused socket the agent is just closing fails with ECONNRESET, which would
+ * read as a lost agent (and, without checkpointing, end the task). A network
  * failure on either connection, a stream that ends, an event that does not decode or a SUBSCRIBE
  * answered with anything but 200 all count as "disconnected".
  *
@@ -23,12 +25,7 @@
  * otherwise: the agent acknowledges what it received, and what it lost comes back with the next
  * SUBSCRIBE.
  */
-import {
-  type ClientRequest,
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingMessage,
-} from 'node:http';
+import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import { StrataError } from '../common/errors.js';
@@ -130,7 +127,6 @@ export class ExecutorClient {
   private readonly clock: Clock;
   private readonly mediaType: WireMediaType;
   private readonly random: () => number;
-  private readonly callAgent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
 
   private connectionState: ExecutorConnectionState = 'idle';
   /** Increments per SUBSCRIBE attempt; events and failures of older attempts are ignored. */
@@ -212,7 +208,7 @@ export class ExecutorClient {
     return this.callChain;
   }
 
-  /** Stops everything: the stream, retries, timers and idle connections. Idempotent. */
+  /** Stops everything: the stream, retries and timers. Idempotent. */
   close(): void {
     if (this.connectionState === 'closed') return;
     this.connectionState = 'closed';
@@ -221,7 +217,6 @@ export class ExecutorClient {
     this.recoveryTimer?.cancel();
     this.subscribeRequest?.destroy();
     this.subscribeRequest = undefined;
-    this.callAgent.destroy();
   }
 
   // --- subscription ---------------------------------------------------------------------------
@@ -281,7 +276,13 @@ export class ExecutorClient {
       for await (const record of decodeRecords(response)) {
         if (connection !== this.connection) return;
         const event = codec.decode(EventSchema, record, this.mediaType);
-        this.dispatch(event, connection);
+        try {
+          this.dispatch(event, connection);
+        } catch (err) {
+          // A failing handler is the executor's bug, not the stream's: reconnecting would only
+          // replay the event into the same failure.
+          this.logger.error({ err, type: Event_Type[event.type] }, 'executor: event handler failed');
+        }
       }
     } catch (err) {
       reason = `event stream broke: ${err instanceof Error ? err.message : String(err)}`;
@@ -415,7 +416,7 @@ export class ExecutorClient {
     return new Promise((resolve) => {
       const request = httpRequest(this.environment.agentUrl, {
         method: 'POST',
-        agent: this.callAgent,
+        agent: false,
         headers: this.headers(body.byteLength),
         timeout: CALL_TIMEOUT_MS,
       });

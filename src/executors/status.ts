@@ -159,14 +159,6 @@ export function signalDescription(signal: NodeJS.Signals): string {
 export const MULTIPLE_TASKS_MESSAGE = 'Attempted to run multiple tasks using a "command" executor';
 export const KILLED_BEFORE_START_MESSAGE = 'Task was killed before its command was started';
 
-export function missingCommandMessage(taskId: string): string {
-  return `Task '${taskId}' has no 'command' to run; the command executor runs only TaskInfo.command tasks`;
-}
-
 export function launchFailedMessage(detail: string): string {
   return `Failed to launch command: ${detail}`;
-}
-
-export function maxCompletionTimeMessage(durationMs: number): string {
-  return `Task exceeded its maximum completion time of ${durationMs}ms`;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -134,6 +135,47 @@ describe('command executor process against a fake agent', () => {
     const { sandbox, executor } = await setUp({ task });
     assert.equal(await exitCode(executor), 0);
     assert.match(readFileSync(join(sandbox, 'stdout'), 'utf8'), /^argv0=custom-name$/m);
+  });
+
+  const nobody = (() => {
+    try {
+      return execFileSync('getent', ['passwd', 'nobody'], { encoding: 'utf8' }).split(':');
+    } catch {
+      return undefined;
+    }
+  })();
+  const canSwitch = process.getuid?.() === 0 && nobody !== undefined;
+
+  it('runs the command as `command.user` when the executor is root', {
+    skip: !canSwitch && 'needs root and a nobody user',
+  }, async () => {
+    const task = commandTask('as-nobody', { value: 'echo "uid=$(id -u) gid=$(id -g)"', user: 'nobody' });
+    const agent = new FakeAgent({ task });
+    agents.push(agent);
+    const port = await agent.listen();
+    const sandbox = makeSandbox();
+    sandboxes.push(sandbox);
+    // The agent hands the sandbox to the task's user; here, letting it in is enough.
+    chmodSync(sandbox, 0o755);
+    const executor = startExecutor(sandbox, executorEnvironment(port, sandbox));
+    executors.push(executor);
+    assert.equal(await exitCode(executor), 0);
+    assert.equal(agent.updates().at(-1)?.state, TaskState.TASK_FINISHED);
+    assert.match(
+      readFileSync(join(sandbox, 'stdout'), 'utf8'),
+      new RegExp(`^uid=${nobody?.[2]} gid=${nobody?.[3]}$`, 'm'),
+    );
+  });
+
+  it('fails a task for a user that does not exist', {
+    skip: process.getuid?.() !== 0 && 'needs root',
+  }, async () => {
+    const task = commandTask('as-ghost', { value: 'true', user: 'no-such-user-strata' });
+    const { agent, executor } = await setUp({ task });
+    assert.equal(await exitCode(executor), 0);
+    const updates = agent.updates();
+    assert.deepEqual(states(updates), ['TASK_STARTING', 'TASK_FAILED']);
+    assert.match(updates[1]?.message ?? '', /Failed to get user information for 'no-such-user-strata'/);
   });
 
   it('reports `exit 3` as TASK_FAILED with status 3', async () => {

@@ -171,7 +171,11 @@ class TaskTally {
   }
 }
 
-async function writeStateSummary(out: JsonTextSink, master: Master, context: EndpointContext): Promise<void> {
+export async function writeStateSummary(
+  out: JsonTextSink,
+  master: Master,
+  context: EndpointContext,
+): Promise<void> {
   const agents = [...master.agents.values()].filter((a) => a.state === 'registered');
   const frameworks = [...master.frameworks.values()];
   // One pass over every task of the registered frameworks (active, unreachable and the recent
@@ -246,7 +250,7 @@ function compareTasks(order: 'asc' | 'des'): (a: Task, b: Task) => number {
   };
 }
 
-async function writeTasks(out: JsonTextSink, master: Master, query: URLSearchParams): Promise<void> {
+export async function writeTasks(out: JsonTextSink, master: Master, query: URLSearchParams): Promise<void> {
   const limit = pagingParameter(query.get('limit'), TASKS_DEFAULT_LIMIT);
   const offset = pagingParameter(query.get('offset'), 0);
   const order = query.get('order') === 'asc' ? 'asc' : 'des';

@@ -13,9 +13,10 @@
 import { performance } from 'node:perf_hooks';
 import { attributesFromMessages, attributesToLegacyJson } from '../resources/attributes.js';
 import { resourcesFromMessages, resourcesToJson } from '../resources/messages.js';
+import { Ranges } from '../resources/ranges.js';
 import type { Resources } from '../resources/resources.js';
 import { fromMilli, Scalar } from '../resources/scalar.js';
-import { legacySummaryValues } from '../resources/summary.js';
+import type { ValueSet } from '../resources/value-set.js';
 import {
   AgentInfo_Capability_Type,
   type Attribute,
@@ -109,40 +110,45 @@ export const seconds = (ms: number): string => formatDouble(ms / 1000);
 
 // ------------------------------------------------------------------------------ resources
 
-/** The legacy summary of section 5.2 as text; the common all-scalar case without any allocation. */
+/**
+ * The legacy summary of section 5.2 as text, in `legacySummaryValues`' key order (cpus, gpus, mem,
+ * disk, other scalars as first seen, then ranges, then sets), without building the value object:
+ * this runs for every task of `/state`.
+ */
 export function summaryText(resources: Resources): string {
   let cpus = 0;
   let gpus = 0;
   let mem = 0;
   let disk = 0;
+  let scalars: Map<string, number> | undefined;
+  let ranges: Map<string, Ranges> | undefined;
+  let sets: Map<string, ValueSet> | undefined;
   for (const item of resources) {
+    const key = item.revocable ? `${item.name}_revocable` : item.name;
     const value = item.value;
-    if (!(value instanceof Scalar) || item.revocable) return generalSummaryText(resources);
-    switch (item.name) {
-      case 'cpus':
-        cpus += value.milli;
-        break;
-      case 'gpus':
-        gpus += value.milli;
-        break;
-      case 'mem':
-        mem += value.milli;
-        break;
-      case 'disk':
-        disk += value.milli;
-        break;
-      default:
-        return generalSummaryText(resources);
+    if (value instanceof Scalar) {
+      if (key === 'cpus') cpus += value.milli;
+      else if (key === 'mem') mem += value.milli;
+      else if (key === 'disk') disk += value.milli;
+      else if (key === 'gpus') gpus += value.milli;
+      else {
+        scalars ??= new Map();
+        scalars.set(key, (scalars.get(key) ?? 0) + value.milli);
+      }
+    } else if (value instanceof Ranges) {
+      ranges ??= new Map();
+      const seen = ranges.get(key);
+      ranges.set(key, seen === undefined ? value : seen.add(value));
+    } else {
+      sets ??= new Map();
+      const seen = sets.get(key);
+      sets.set(key, seen === undefined ? value : seen.add(value));
     }
   }
-  return `{"cpus":${formatDouble(fromMilli(cpus))},"gpus":${formatDouble(fromMilli(gpus))},"mem":${formatDouble(fromMilli(mem))},"disk":${formatDouble(fromMilli(disk))}}`;
-}
-
-function generalSummaryText(resources: Resources): string {
-  let out = '';
-  for (const [key, value] of Object.entries(legacySummaryValues(resources))) {
-    out += `${out === '' ? '{' : ','}${q(key)}:${typeof value === 'number' ? formatDouble(value) : q(value)}`;
-  }
+  let out = `{"cpus":${formatDouble(fromMilli(cpus))},"gpus":${formatDouble(fromMilli(gpus))},"mem":${formatDouble(fromMilli(mem))},"disk":${formatDouble(fromMilli(disk))}`;
+  if (scalars) for (const [key, milli] of scalars) out += `,${q(key)}:${formatDouble(fromMilli(milli))}`;
+  if (ranges) for (const [key, value] of ranges) out += `,${q(key)}:${q(value.toString())}`;
+  if (sets) for (const [key, value] of sets) out += `,${q(key)}:${q(value.toString())}`;
   return `${out}}`;
 }
 

@@ -3,7 +3,7 @@
  * allocation timer, signal handling.
  */
 import { create } from '@bufbuild/protobuf';
-import { SimpleDrfAllocator } from '../allocator/simple-drf.js';
+import { HierarchicalDrfAllocator } from '../allocator/hierarchical-drf.js';
 import { type Clock, systemClock } from '../common/clock.js';
 import { fail } from '../common/errors.js';
 import { IdMinter, masterPid, newMasterId } from '../common/ids.js';
@@ -84,7 +84,11 @@ export async function startMaster(
   const previous = registry.get();
   await registry.apply({ type: 'recover-master', masterId });
 
-  const allocator = new SimpleDrfAllocator({ seed: Date.now() & 0x7fffffff, minAllocatable });
+  const allocator = new HierarchicalDrfAllocator({
+    seed: Date.now() & 0x7fffffff,
+    minAllocatable,
+    allocationIntervalMs: flags.allocation_interval,
+  });
   const master = new Master(
     masterInfo,
     {

@@ -18,7 +18,7 @@ import { parseDuration } from '../common/units.js';
 import { versionInfo } from '../common/version.js';
 import { requireMethod } from '../http/media.js';
 import { type BodyResponse, jsonResponse, leaderLocation, temporaryRedirect } from '../http/responses.js';
-import type { HttpRequest, HttpServer } from '../http/server.js';
+import type { Handler, HttpRequest, HttpServer } from '../http/server.js';
 import type { Resources } from '../resources/resources.js';
 import { Scalar } from '../resources/scalar.js';
 import { type Task, TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -362,41 +362,68 @@ export function metricsText(master: Master, clock: Clock): string {
 
 // ------------------------------------------------------------------------------ routes
 
+/**
+ * Concurrent identical requests share one render: dashboards and exporters often poll `/state` in
+ * parallel, and each render of a large cluster costs seconds of CPU (as Mesos batches them too).
+ */
+function sharedRender(render: (req: HttpRequest) => Promise<BodyResponse>): Handler {
+  const inFlight = new Map<string, Promise<BodyResponse>>();
+  return (req) => {
+    const key = `${req.endpoint}?${req.rawQuery}`;
+    let pending = inFlight.get(key);
+    if (pending === undefined) {
+      pending = render(req).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+}
+
 export function registerLegacyEndpoints(http: HttpServer, master: Master, context: EndpointContext): void {
-  const state = (req: HttpRequest) => renderJson(req.query, (out) => writeState(out, master, context));
+  const state = sharedRender((req) => renderJson(req.query, (out) => writeState(out, master, context)));
   for (const path of ['/state', '/state.json']) http.route('master', path, state);
-  http.route('master', '/state-summary', (req) =>
-    renderJson(req.query, (out) => writeStateSummary(out, master, context)),
+  http.route(
+    'master',
+    '/state-summary',
+    sharedRender((req) => renderJson(req.query, (out) => writeStateSummary(out, master, context))),
   );
-  http.route('master', '/frameworks', (req) =>
-    renderJson(req.query, async (out) => {
-      const id = req.query.get('framework_id');
-      const pick = (records: Iterable<FrameworkRecord>) =>
-        [...records].filter((f) => id === null || f.id === id);
-      out.write('{"frameworks":[');
-      await writeFrameworks(out, master, pick(master.frameworks.values()));
-      out.write('],"completed_frameworks":[');
-      await writeFrameworks(out, master, pick(master.completedFrameworks.values()));
-      out.write('],"unregistered_frameworks":[]}');
-    }),
+  http.route(
+    'master',
+    '/frameworks',
+    sharedRender((req) =>
+      renderJson(req.query, async (out) => {
+        const id = req.query.get('framework_id');
+        const pick = (records: Iterable<FrameworkRecord>) =>
+          [...records].filter((f) => id === null || f.id === id);
+        out.write('{"frameworks":[');
+        await writeFrameworks(out, master, pick(master.frameworks.values()));
+        out.write('],"completed_frameworks":[');
+        await writeFrameworks(out, master, pick(master.completedFrameworks.values()));
+        out.write('],"unregistered_frameworks":[]}');
+      }),
+    ),
   );
-  http.route('master', '/slaves', (req) =>
-    renderJson(req.query, async (out) => {
-      const id = req.query.get('slave_id');
-      const agents = [...master.agents.values()].filter(
-        (a) => a.state === 'registered' && (id === null || a.id === id),
-      );
-      out.write('{"slaves":[');
-      for (let i = 0; i < agents.length; i++) {
-        out.write(`${i === 0 ? '' : ','}${agentOpen(master, agents[i]!, true)}}`);
-        const pause = out.breathe();
-        if (pause) await pause;
-      }
-      const recovered = [...master.recoveredAgents.values()].filter((a) => id === null || a.id === id);
-      out.write(`],"recovered_slaves":[${recovered.map(recoveredAgentText).join(',')}]}`);
-    }),
+  http.route(
+    'master',
+    '/slaves',
+    sharedRender((req) =>
+      renderJson(req.query, async (out) => {
+        const id = req.query.get('slave_id');
+        const agents = [...master.agents.values()].filter(
+          (a) => a.state === 'registered' && (id === null || a.id === id),
+        );
+        out.write('{"slaves":[');
+        for (let i = 0; i < agents.length; i++) {
+          out.write(`${i === 0 ? '' : ','}${agentOpen(master, agents[i]!, true)}}`);
+          const pause = out.breathe();
+          if (pause) await pause;
+        }
+        const recovered = [...master.recoveredAgents.values()].filter((a) => id === null || a.id === id);
+        out.write(`],"recovered_slaves":[${recovered.map(recoveredAgentText).join(',')}]}`);
+      }),
+    ),
   );
-  const tasks = (req: HttpRequest) => renderJson(req.query, (out) => writeTasks(out, master, req.query));
+  const tasks = sharedRender((req) => renderJson(req.query, (out) => writeTasks(out, master, req.query)));
   for (const path of ['/tasks', '/tasks.json']) http.route('master', path, tasks);
   const roles = (req: HttpRequest) => renderJson(req.query, (out) => out.write(rolesText(master)));
   for (const path of ['/roles', '/roles.json']) http.route('master', path, roles);

@@ -473,6 +473,15 @@ describe('legacy master endpoints', () => {
     assertKeys(stateJson, STATE_KEYS, 'state.json');
   });
 
+  it('concurrent identical /state requests are all answered (they share one render)', async () => {
+    const answers = await Promise.all([1, 2, 3].map(() => get('/master/state')));
+    for (const answer of answers) assert.equal(answer.status, 200);
+    assert.equal(new Set(answers.map((a) => a.text)).size, 1);
+    const [plain, wrapped] = await Promise.all([get('/master/state'), get('/master/state?jsonp=cb')]);
+    assert.equal(plain.contentType, 'application/json');
+    assert.equal(wrapped.contentType, 'text/javascript');
+  });
+
   it('L3: ?jsonp=cb wraps every JSON endpoint as text/javascript', async () => {
     for (const path of [
       '/master/state',

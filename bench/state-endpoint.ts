@@ -297,9 +297,9 @@ async function main(): Promise<void> {
     longestSlice = Math.max(longestSlice, sink.longestSliceMs);
     worstDelay = Math.max(worstDelay, delay.max / 1e6);
     yields += sink.yields;
-    const body = rendered.value.body as Buffer;
-    bytes = body.byteLength;
-    if (i === 0) text = body.toString('utf8');
+    const pieces = rendered.value.body as Buffer[];
+    bytes = pieces.reduce((sum, piece) => sum + piece.byteLength, 0);
+    if (i === 0) text = Buffer.concat(pieces).toString('utf8');
   }
   report(BENCH, 'state', 'render_ms', totalMs / REPEAT, 'ms');
   report(BENCH, 'state', 'longest_slice_ms', longestSlice, 'ms');

@@ -9,11 +9,16 @@ import { encodePath } from './router.js';
 
 export type OutgoingHeaders = Readonly<Record<string, string | number | readonly string[]>>;
 
-/** A complete response: status, headers, and an optional body sent with a Content-Length. */
+/**
+ * A complete response: status, headers, and an optional body sent with a Content-Length. A body
+ * built in pieces (a large legacy JSON document) may be given as the list of them: they are sent
+ * in order, never joined into one buffer, which for hundreds of megabytes would stall the event
+ * loop.
+ */
 export interface BodyResponse {
   status: number;
   headers?: OutgoingHeaders;
-  body?: Uint8Array | string;
+  body?: Uint8Array | string | readonly Uint8Array[];
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { createGzip, gzip } from 'node:zlib';
 import { StrataError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { encodeRecord, encodeRecordString } from '../wire/recordio.js';
@@ -263,7 +263,7 @@ export class HttpServer {
     closeConnection = false,
   ): Promise<void> {
     if (res.headersSent || res.destroyed) return;
-    let body = toBytes(response.body);
+    let body = toPieces(response.body);
     try {
       if (!Number.isInteger(response.status) || response.status < 100 || response.status > 599) {
         throw new StrataError('INTERNAL', { detail: `handler returned HTTP status ${response.status}` });
@@ -271,11 +271,11 @@ export class HttpServer {
       res.statusCode = response.status;
       applyHeaders(res, response.headers);
       const alreadyEncoded = res.hasHeader('Content-Encoding');
-      if (shouldGzip(req.headers, { bodyBytes: body.byteLength, streaming: false, alreadyEncoded })) {
-        body = await gzipAsync(body);
+      if (shouldGzip(req.headers, { bodyBytes: byteLength(body), streaming: false, alreadyEncoded })) {
+        body = body.length === 1 ? [await gzipAsync(body[0]!)] : await gzipPieces(body);
         res.setHeader('Content-Encoding', 'gzip');
       }
-      res.setHeader('Content-Length', body.byteLength);
+      res.setHeader('Content-Length', byteLength(body));
       // An unread oversized body would otherwise be drained to keep the connection alive.
       if (closeConnection || this.closing) res.setHeader('Connection', 'close');
     } catch (err) {
@@ -286,10 +286,11 @@ export class HttpServer {
       const fallback = errorToResponse(err).response;
       res.statusCode = fallback.status;
       applyHeaders(res, fallback.headers);
-      body = toBytes(fallback.body);
-      res.setHeader('Content-Length', body.byteLength);
+      body = toPieces(fallback.body);
+      res.setHeader('Content-Length', byteLength(body));
     }
-    res.end(body);
+    for (let i = 0; i < body.length - 1; i++) res.write(body[i]!);
+    res.end(body[body.length - 1]);
   }
 
   private async startStream(
@@ -514,7 +515,28 @@ function applyHeaders(res: ServerResponse, headers: OutgoingHeaders | undefined)
   }
 }
 
-function toBytes(body: Uint8Array | string | undefined): Uint8Array {
-  if (body === undefined) return new Uint8Array(0);
-  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+/** The body as the pieces to send, never empty (one empty piece for no body). */
+function toPieces(body: BodyResponse['body']): readonly Uint8Array[] {
+  if (body === undefined) return [new Uint8Array(0)];
+  if (typeof body === 'string') return [Buffer.from(body, 'utf8')];
+  if (body instanceof Uint8Array) return [body];
+  return body.length === 0 ? [new Uint8Array(0)] : body;
+}
+
+function byteLength(pieces: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const piece of pieces) total += piece.byteLength;
+  return total;
+}
+
+/** Gzips a body given in pieces on zlib's thread pool, without joining them first. */
+async function gzipPieces(pieces: readonly Uint8Array[]): Promise<Buffer[]> {
+  const compressor = createGzip();
+  const out: Buffer[] = [];
+  compressor.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = once(compressor, 'end');
+  for (const piece of pieces) compressor.write(piece);
+  compressor.end();
+  await ended;
+  return out;
 }

@@ -96,11 +96,14 @@ export class JsonTextSink {
     this.pending = '';
   }
 
-  /** The whole document; the sink is not used afterwards. */
-  finish(): Buffer {
+  /**
+   * The whole document as its pieces, in order; the sink is not used afterwards. They are not
+   * joined: copying hundreds of megabytes into one buffer would be the longest stall of all.
+   */
+  finish(): Buffer[] {
     this.flush();
     this.longestSliceMs = Math.max(this.longestSliceMs, performance.now() - this.sliceStart);
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    return this.chunks;
   }
 }
 

@@ -33,6 +33,7 @@ import {
   JsonTextSink,
   masterCapabilitiesText,
   masterInfoText,
+  type Pacer,
   recoveredAgentText,
   seconds,
   taskText,
@@ -237,7 +238,7 @@ function pagingParameter(text: string | null, fallback: number): number {
 
 /**
  * Mesos' TaskComparator on the first status' timestamp: ascending puts tasks without a status
- * first, descending puts them last; ties keep their order.
+ * first, descending puts them last.
  */
 function compareTasks(order: 'asc' | 'des'): (a: Task, b: Task) => number {
   return (a, b) => {
@@ -250,22 +251,93 @@ function compareTasks(order: 'asc' | 'des'): (a: Task, b: Task) => number {
   };
 }
 
+interface Ranked {
+  task: Task;
+  /** Position in the walk: ties keep this order, so pages are stable. */
+  seen: number;
+}
+
+/**
+ * The first `count` tasks in `compare` order without sorting them all: a bounded max-heap keeps the
+ * best `count` seen so far (O(n log count)), and the walk is paced. A `/tasks` page of 100 out of
+ * 500,000 tasks is the common request.
+ */
+class BestTasks {
+  private readonly heap: Ranked[] = [];
+  private seen = 0;
+
+  constructor(
+    private readonly count: number,
+    private readonly compare: (a: Task, b: Task) => number,
+  ) {}
+
+  private before(a: Ranked, b: Ranked): boolean {
+    const order = this.compare(a.task, b.task);
+    return order < 0 || (order === 0 && a.seen < b.seen);
+  }
+
+  offer(task: Task): void {
+    const item = { task, seen: this.seen++ };
+    const heap = this.heap;
+    if (heap.length < this.count) {
+      heap.push(item);
+      let i = heap.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!this.before(heap[parent]!, heap[i]!)) break;
+        [heap[parent], heap[i]] = [heap[i]!, heap[parent]!];
+        i = parent;
+      }
+      return;
+    }
+    // The root is the worst task kept; a better one replaces it.
+    if (heap.length === 0 || !this.before(item, heap[0]!)) return;
+    heap[0] = item;
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let worst = i;
+      if (left < heap.length && this.before(heap[worst]!, heap[left]!)) worst = left;
+      if (right < heap.length && this.before(heap[worst]!, heap[right]!)) worst = right;
+      if (worst === i) break;
+      [heap[worst], heap[i]] = [heap[i]!, heap[worst]!];
+      i = worst;
+    }
+  }
+
+  sorted(): Task[] {
+    return this.heap.sort((a, b) => (this.before(a, b) ? -1 : 1)).map((r) => r.task);
+  }
+}
+
 export async function writeTasks(out: JsonTextSink, master: Master, query: URLSearchParams): Promise<void> {
   const limit = pagingParameter(query.get('limit'), TASKS_DEFAULT_LIMIT);
   const offset = pagingParameter(query.get('offset'), 0);
   const order = query.get('order') === 'asc' ? 'asc' : 'des';
   const frameworkId = query.get('framework_id');
   const taskId = query.get('task_id');
-  const wanted = (task: Task) => taskId === null || task.taskId?.value === taskId;
-  const tasks: Task[] = [];
+  const best = new BestTasks(Math.min(offset + limit, 2 ** 32), compareTasks(order));
+  const consider = (task: Task) => {
+    if (taskId === null || task.taskId?.value === taskId) best.offer(task);
+    return out.breathe();
+  };
   for (const framework of [...master.frameworks.values(), ...master.completedFrameworks.values()]) {
     if (frameworkId !== null && framework.id !== frameworkId) continue;
-    for (const record of framework.tasks.values()) if (wanted(record.task)) tasks.push(record.task);
-    for (const task of framework.unreachableTasks.values()) if (wanted(task)) tasks.push(task);
-    for (const task of framework.completedTasks) if (wanted(task)) tasks.push(task);
+    for (const record of [...framework.tasks.values()]) {
+      const pause = consider(record.task);
+      if (pause) await pause;
+    }
+    for (const task of [...framework.unreachableTasks.values()]) {
+      const pause = consider(task);
+      if (pause) await pause;
+    }
+    for (const task of [...framework.completedTasks]) {
+      const pause = consider(task);
+      if (pause) await pause;
+    }
   }
-  tasks.sort(compareTasks(order));
-  const page = offset >= tasks.length ? [] : tasks.slice(offset, offset + limit);
+  const page = best.sorted().slice(offset);
   out.write('{"tasks":[');
   for (let i = 0; i < page.length; i++) {
     out.write((i === 0 ? '' : ',') + taskText(page[i]!));
@@ -354,8 +426,8 @@ function rolesText(master: Master): string {
 
 // ------------------------------------------------------------------------------ /metrics/snapshot
 
-export function metricsText(master: Master, clock: Clock): string {
-  const metrics = metricsSnapshot(master, clock);
+export async function metricsText(master: Master, clock: Clock, pacer?: Pacer): Promise<string> {
+  const metrics = await metricsSnapshot(master, clock, pacer);
   const keys = Object.keys(metrics).sort();
   return `{${keys.map((key) => `${q(key)}:${formatDouble(metrics[key]!)}`).join(',')}}`;
 }
@@ -451,11 +523,11 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
     master.removeFramework(framework);
     return { status: 200 };
   });
-  http.route('metrics', '/snapshot', (req) => {
+  http.route('metrics', '/snapshot', async (req) => {
     const timeout = req.query.get('timeout');
     // The snapshot is computed synchronously, so a timeout can never expire; it is only checked.
     if (timeout !== null && parseDuration(timeout) === undefined)
       fail('HTTP_BAD_REQUEST', { detail: `Invalid timeout '${timeout}'` });
-    return jsonResponse(req.query, metricsText(master, context.clock));
+    return jsonResponse(req.query, await metricsText(master, context.clock));
   });
 }

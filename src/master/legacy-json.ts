@@ -44,7 +44,7 @@ import { toMesosJsonText } from '../wire/mesos-json.js';
 import type { AgentRecord, FrameworkRecord, Master, OfferRecord } from './master.js';
 import { hasCapability, taskStateName } from './task-states.js';
 
-/** How long one synchronous stretch of rendering may run before the event loop gets a turn. */
+/** How long one synchronous stretch of work may run before the event loop gets a turn. */
 const SLICE_MS = 8;
 /** The clock is read once per this many `breathe` calls; one item takes about a microsecond. */
 const CLOCK_EVERY = 64;
@@ -53,23 +53,21 @@ const CHUNK_CHARS = 64 * 1024;
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Accumulates a JSON document as UTF-8 bytes and decides when to let the event loop run. */
-export class JsonTextSink {
-  private readonly chunks: Buffer[] = [];
-  private pending = '';
+/**
+ * Paces a long loop over the master's records: `breathe()` between items hands the event loop back
+ * once the current slice has run `SLICE_MS`, so agent pings and scheduler calls are still served
+ * while a large cluster is walked.
+ */
+export class Pacer {
   private calls = 0;
   private sliceStart = performance.now();
   /** The longest synchronous stretch so far, in ms (what the benchmark reports as blocking). */
   longestSliceMs = 0;
-  /** How many times rendering handed the event loop back. */
+  /** How many times the work handed the event loop back. */
   yields = 0;
 
+  /** `cooperative: false` never yields (for measuring raw throughput). */
   constructor(private readonly cooperative = true) {}
-
-  write(text: string): void {
-    this.pending += text;
-    if (this.pending.length >= CHUNK_CHARS) this.flush();
-  }
 
   /**
    * Call between items. Returns a promise to await when this slice has run long enough, else
@@ -77,8 +75,7 @@ export class JsonTextSink {
    */
   breathe(): Promise<void> | undefined {
     if (!this.cooperative || ++this.calls % CLOCK_EVERY !== 0) return undefined;
-    const now = performance.now();
-    const elapsed = now - this.sliceStart;
+    const elapsed = performance.now() - this.sliceStart;
     if (elapsed < SLICE_MS) return undefined;
     return this.handOver(elapsed);
   }
@@ -88,6 +85,22 @@ export class JsonTextSink {
     this.yields++;
     await yieldToEventLoop();
     this.sliceStart = performance.now();
+  }
+
+  /** Ends the measurement of the last slice. */
+  protected closeSlice(): void {
+    this.longestSliceMs = Math.max(this.longestSliceMs, performance.now() - this.sliceStart);
+  }
+}
+
+/** Accumulates a JSON document as UTF-8 bytes, pacing its producer (see Pacer). */
+export class JsonTextSink extends Pacer {
+  private readonly chunks: Buffer[] = [];
+  private pending = '';
+
+  write(text: string): void {
+    this.pending += text;
+    if (this.pending.length >= CHUNK_CHARS) this.flush();
   }
 
   private flush(): void {
@@ -102,7 +115,7 @@ export class JsonTextSink {
    */
   finish(): Buffer[] {
     this.flush();
-    this.longestSliceMs = Math.max(this.longestSliceMs, performance.now() - this.sliceStart);
+    this.closeSlice();
     return this.chunks;
   }
 }

@@ -3,8 +3,8 @@
  * 5.3, with the Mesos key names tools poll. Only what the master can honestly compute is listed:
  * there is no libprocess event queue, allocator or registrar metric family here.
  *
- * Cost: one pass over agents (scalar sums, no resource arithmetic) and one over active tasks
- * (reading each task's state); used resources come from the master's ledger.
+ * Cost: one pass over agents (scalar sums, no resource arithmetic) and one paced pass over active
+ * tasks (reading each task's state); used resources come from the master's ledger.
  */
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { Clock } from '../common/clock.js';
@@ -12,6 +12,7 @@ import type { Resources } from '../resources/resources.js';
 import { Scalar } from '../resources/scalar.js';
 import { TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMaster_Type } from '../wire/gen/strata/internal/v1/link_pb.js';
+import { Pacer } from './legacy-json.js';
 import type { Master } from './master.js';
 
 /** The resources with `master/<name>_total|_used|_percent` (and `_revocable_` variants). */
@@ -82,7 +83,15 @@ function addScalars(sums: QuantitySums, resources: Resources): void {
   }
 }
 
-export function metricsSnapshot(master: Master, clock: Clock): Record<string, number> {
+/**
+ * The snapshot. The walk over active tasks is paced (`pacer.breathe()`), so with 500,000 tasks it
+ * shares the event loop instead of holding it for tens of milliseconds.
+ */
+export async function metricsSnapshot(
+  master: Master,
+  clock: Clock,
+  pacer: Pacer = new Pacer(),
+): Promise<Record<string, number>> {
   const metrics: Record<string, number> = {};
   metrics['master/elected'] = 1;
   metrics['master/uptime_secs'] = (clock.now() - master.startTime) / 1000;
@@ -120,6 +129,8 @@ export function metricsSnapshot(master: Master, clock: Clock): Record<string, nu
     for (const record of framework.tasks.values()) {
       const state = record.task.state;
       current[state] = (current[state] ?? 0) + 1;
+      const pause = pacer.breathe();
+      if (pause) await pause;
     }
     for (const task of framework.unreachableTasks.values())
       current[task.state] = (current[task.state] ?? 0) + 1;

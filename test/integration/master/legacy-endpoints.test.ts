@@ -568,6 +568,9 @@ describe('legacy master endpoints', () => {
     assert.deepEqual(await ids('?limit=1&order=des'), ['task-late']);
     assert.deepEqual(await ids('?limit=1&offset=1&order=asc'), ['task-middle']);
     assert.deepEqual(await ids('?offset=5'), []);
+    assert.deepEqual(await ids('?limit=2&offset=1&order=asc'), ['task-middle', 'task-late']);
+    // Mesos reads a negative limit into a size_t: no limit at all.
+    assert.deepEqual(await ids('?limit=-1&order=asc'), ['task-early', 'task-middle', 'task-late']);
     assert.deepEqual(await ids('?limit=junk&order=asc'), ['task-early', 'task-middle', 'task-late']);
     assert.deepEqual(await ids('?task_id=task-middle'), ['task-middle']);
     assert.deepEqual(await ids(`?framework_id=${scheduler.frameworkId}&limit=2`), [

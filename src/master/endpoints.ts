@@ -22,7 +22,7 @@ import type { Handler, HttpRequest, HttpServer } from '../http/server.js';
 import type { Resources } from '../resources/resources.js';
 import { Scalar } from '../resources/scalar.js';
 import { type Task, TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
-import { formatDouble, quoteJsonString } from '../wire/json-text.js';
+import { formatDouble } from '../wire/json-text.js';
 import { type MasterFlags, masterFlags } from './flags.js';
 import {
   agentActive,
@@ -34,6 +34,7 @@ import {
   masterCapabilitiesText,
   masterInfoText,
   type Pacer,
+  q,
   recoveredAgentText,
   seconds,
   taskText,
@@ -49,8 +50,6 @@ export interface EndpointContext {
   address: { host: string; port: number };
   clock: Clock;
 }
-
-const q = quoteJsonString;
 
 /** Writes `build` into a sink and answers it as JSON, or as `cb(...);` for `?jsonp=cb`. */
 export async function renderJson(

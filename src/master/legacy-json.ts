@@ -120,7 +120,13 @@ export class JsonTextSink extends Pacer {
   }
 }
 
-const q = quoteJsonString;
+/** Printable ASCII without `"` and `\\`: written between quotes as is. */
+const NEEDS_NO_ESCAPING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string literal; IDs and names are plain ASCII, and testing for that beats the encoder. */
+export function q(value: string): string {
+  return NEEDS_NO_ESCAPING.test(value) ? `"${value}"` : quoteJsonString(value);
+}
 
 export const seconds = (ms: number): string => formatDouble(ms / 1000);
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JsonTextSink, recoveredAgentText, summaryText } from '../../../src/master/legacy-json.js';
+import { JsonTextSink, q, recoveredAgentText, summaryText } from '../../../src/master/legacy-json.js';
 import { parseResources } from '../../../src/resources/flags.js';
 import { ResourceItem } from '../../../src/resources/resource.js';
 import { Resources } from '../../../src/resources/resources.js';
@@ -94,5 +94,24 @@ describe('recoveredAgentText', () => {
         attributes: {},
       },
     );
+  });
+});
+
+describe('q', () => {
+  it('quotes exactly as JSON.stringify does', () => {
+    for (const value of [
+      '',
+      'task-1',
+      'a"b',
+      'back\\slash',
+      'tab\there',
+      'line\nbreak',
+      'é',
+      '\u0000',
+      '\u2028',
+      '\ud800',
+    ]) {
+      assert.equal(q(value), JSON.stringify(value), JSON.stringify(value));
+    }
   });
 });

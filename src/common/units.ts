@@ -22,7 +22,7 @@ export function parseDuration(text: string): number | undefined {
   return Number(match[1]) * factor;
 }
 
-/** Prints milliseconds in the largest Mesos unit that keeps the value whole-ish, like stout. */
+/** Prints milliseconds in the largest unit the value reaches, as stout does: `1.5secs`, `100ms`. */
 export function formatDuration(ms: number): string {
   const units: Array<[string, number]> = [
     ['weeks', 604_800_000],
@@ -31,15 +31,14 @@ export function formatDuration(ms: number): string {
     ['mins', 60_000],
     ['secs', 1000],
     ['ms', 1],
+    ['us', 1e-3],
+    ['ns', 1e-6],
   ];
-  for (const [unit, size] of units) {
-    if (Math.abs(ms) >= size && Number.isInteger(ms / size)) return `${ms / size}${unit}`;
-  }
-  if (Math.abs(ms) >= 1000) return `${ms / 1000}secs`;
   if (ms === 0) return '0ns';
-  if (Math.abs(ms) >= 1) return `${ms}ms`;
-  if (Math.abs(ms) >= 1e-3) return `${ms * 1e3}us`;
-  return `${ms * 1e6}ns`;
+  for (const [unit, size] of units) {
+    if (Math.abs(ms) >= size) return `${Number((ms / size).toPrecision(12))}${unit}`;
+  }
+  return `${Number((ms * 1e6).toPrecision(12))}ns`;
 }
 
 const BYTES_PER_UNIT: Record<string, number> = {

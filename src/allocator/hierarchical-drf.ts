@@ -208,6 +208,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       hasRefined: false,
       hasShared: false,
       offeredTo: [],
+      offeredCount: 0,
       offeredCycle: -1,
     };
     this.agents.set(id, agent);
@@ -287,7 +288,12 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     const agent = this.agents.get(agentId);
     if (framework === undefined || agent === undefined) return;
     const held = framework.allocations.get(agent.number);
-    if (held !== undefined) {
+    if (held === resources) {
+      // The usual case: a whole offer declined or rescinded, handed back as it went out.
+      framework.allocations.delete(agent.number);
+      this.giveBack(agent, held);
+      this.untrack(framework, held);
+    } else if (held !== undefined) {
       // Defensive against double recovery: only what the framework still holds comes back.
       const recovered = held.contains(resources)
         ? resources
@@ -302,12 +308,18 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     }
     if (refuseSeconds > 0) {
       const expiresAt = now + refusalDurationMs(refuseSeconds, this.allocationIntervalMs);
-      for (const [role, part] of this.byRole(framework, resources)) {
-        const client = framework.clients.get(role);
-        client?.filters.set(agent.number, { refused: part.unallocate(), expiresAt });
+      const role = singleRole(resources);
+      if (role !== null) {
+        const client = framework.clients.get(role ?? this.defaultRole(framework));
+        client?.filters.set(agent.number, { refused: resources.unallocate(), expiresAt });
+      } else {
+        for (const [role, part] of this.byRole(framework, resources)) {
+          const client = framework.clients.get(role);
+          client?.filters.set(agent.number, { refused: part.unallocate(), expiresAt });
+        }
       }
     }
-    this.dropIdleClients(framework);
+    if (framework.clients.size > (framework.spec?.roles.length ?? 0)) this.dropIdleClients(framework);
     this.tree.reposition();
   }
 
@@ -590,9 +602,9 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       node.allocationCount++;
     if (agent.offeredCycle !== this.cycle) {
       agent.offeredCycle = this.cycle;
-      agent.offeredTo.length = 0;
+      agent.offeredCount = 0;
     }
-    agent.offeredTo.push(client);
+    agent.offeredTo[agent.offeredCount++] = client;
     this.output.push({ frameworkId: framework.id, agentId: agent.id, role: role.name, resources: tagged });
   }
 
@@ -640,6 +652,12 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
 
   /** Takes resources off the framework's tallies (the caller fixes `framework.allocations`). */
   private untrack(framework: FrameworkState, resources: Resources): void {
+    const role = singleRole(resources);
+    if (role !== null) {
+      const client = framework.clients.get(role ?? this.defaultRole(framework));
+      if (client !== undefined) this.account(client, resources, -1);
+      return;
+    }
     for (const [role, part] of this.byRole(framework, resources)) {
       const client = framework.clients.get(role);
       if (client !== undefined) this.account(client, part, -1);
@@ -655,11 +673,8 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
 
   /** `resources` split by allocation role; untagged resources count for the framework's first role. */
   private byRole(framework: FrameworkState, resources: Resources): Map<string, Resources> {
-    const items = resources.items();
-    const first = items[0]?.allocationRole;
-    let single = true;
-    for (let i = 1; i < items.length && single; i++) if (items[i]!.allocationRole !== first) single = false;
-    if (single) return new Map([[first ?? this.defaultRole(framework), resources]]);
+    const role = singleRole(resources);
+    if (role !== null) return new Map([[role ?? this.defaultRole(framework), resources]]);
     const groups = new Map<string, Resources>();
     const untagged = resources.filter((item) => item.allocationRole === undefined);
     if (!untagged.isEmpty()) groups.set(this.defaultRole(framework), untagged);
@@ -838,7 +853,8 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     });
     const client = framework.clients.get(role);
     const offeredNow = agent.offeredCycle === this.cycle;
-    if (offeredNow && client !== undefined && agent.offeredTo.includes(client))
+    const offeredTo = offeredNow ? agent.offeredTo.slice(0, agent.offeredCount) : [];
+    if (client !== undefined && offeredTo.includes(client))
       return say('OFFERED', `offered in cycle ${this.cycle}`);
     if (framework.spec === undefined || !framework.active || client === undefined)
       return say('FRAMEWORK_INACTIVE', 'the framework is not connected, so it gets no offers');
@@ -847,7 +863,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     if (!agent.active) return say('AGENT_INACTIVE', 'the agent is disconnected or draining');
     const verdict = this.evaluate(client, agent, this.lastNow, Stage.FairShare);
     const takers = offeredNow
-      ? agent.offeredTo
+      ? offeredTo
           .filter((other) => other !== client)
           .map((other) => `${other.framework.id} (${other.role.name})`)
       : [];
@@ -910,6 +926,14 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     }
     return out.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
   }
+}
+
+/** The one allocation role of all items (undefined: all untagged), or null when they differ. */
+function singleRole(resources: Resources): string | undefined | null {
+  const items = resources.items();
+  const first = items[0]?.allocationRole;
+  for (let i = 1; i < items.length; i++) if (items[i]!.allocationRole !== first) return null;
+  return first;
 }
 
 function addAt(quantities: Quantities, index: number, amount: number): void {

@@ -68,7 +68,37 @@ export class OrderedSet<T extends SortEntry> {
 
   remove(entry: T): void {
     const index = this.indexOf(entry);
-    if (index >= 0) this.items.splice(index, 1);
+    if (index < 0) return;
+    const items = this.items;
+    // Shift by hand: `splice` would allocate an array of the removed elements on every move.
+    for (let i = index; i < items.length - 1; i++) items[i] = items[i + 1]!;
+    items.length--;
+  }
+
+  /**
+   * Re-keys `entry` (a member) and moves it to its new place: one binary search out under the old
+   * key, one in under the new key, and a shift of the entries in between.
+   */
+  move(entry: T, share: number, count: number): void {
+    if (this.dirty) {
+      entry.sortShare = share;
+      entry.sortCount = count;
+      return;
+    }
+    const items = this.items;
+    let from = this.indexOf(entry);
+    entry.sortShare = share;
+    entry.sortCount = count;
+    if (from < 0) return;
+    while (from + 1 < items.length && compareEntries(items[from + 1]!, entry) < 0) {
+      items[from] = items[from + 1]!;
+      from++;
+    }
+    while (from > 0 && compareEntries(items[from - 1]!, entry) > 0) {
+      items[from] = items[from - 1]!;
+      from--;
+    }
+    items[from] = entry;
   }
 
   private indexOf(entry: T): number {
@@ -308,6 +338,7 @@ export class RoleTree {
   /** Moves every touched entry to its new place. */
   reposition(): void {
     const entries = this.pendingEntries;
+    if (entries.length === 0) return;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
       entry.pending = false;
@@ -316,11 +347,7 @@ export class RoleTree {
       if (set === undefined) continue;
       const share = entry.currentShare(this);
       if (share === entry.sortShare && entry.allocationCount === entry.sortCount) continue;
-      // Out under the old key (binary search finds it), in under the new one.
-      set.remove(entry);
-      entry.sortShare = share;
-      entry.sortCount = entry.allocationCount;
-      set.insert(entry);
+      set.move(entry, share, entry.allocationCount);
     }
     entries.length = 0;
   }

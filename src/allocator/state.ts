@@ -52,8 +52,12 @@ export interface AgentState {
   hasRevocable: boolean;
   hasRefined: boolean;
   hasShared: boolean;
-  /** Framework × role clients offered something from this agent in cycle `offeredCycle`. */
-  offeredTo: FrameworkClient[];
+  /**
+   * Framework × role clients offered something from this agent in cycle `offeredCycle`: the first
+   * `offeredCount` entries (the array is reused from cycle to cycle).
+   */
+  readonly offeredTo: FrameworkClient[];
+  offeredCount: number;
   offeredCycle: number;
 }
 

@@ -206,11 +206,17 @@ export class Resources implements Iterable<ResourceItem> {
   /** Shared counts aligned with `list`; undefined when every count is 1. */
   private readonly counts: readonly number[] | undefined;
   private index: PositionIndex | undefined;
+  /**
+   * Set on the result of `allocate` when it was called on unallocated resources: that source is
+   * exactly what `unallocate` gives back, so offers going out and coming back cost no rebuilding.
+   */
+  private unallocatedSource: Resources | undefined;
 
   private constructor(list: readonly ResourceItem[], counts: readonly number[] | undefined) {
     this.list = list;
     this.counts = counts;
     this.index = undefined;
+    this.unallocatedSource = undefined;
   }
 
   /** Internal: wraps arrays that are already in normal form. */
@@ -656,11 +662,21 @@ export class Resources implements Iterable<ResourceItem> {
   /** Every item allocated to `role` (Mesos' `allocate`). */
   allocate(role: string): Resources {
     if (this.list.every((item) => item.allocationInfo?.role === role)) return this;
-    return this.map((item) => item.withAllocation(role));
+    if (!this.list.every((item) => item.allocationInfo === undefined))
+      return this.map((item) => item.withAllocation(role));
+    // All unallocated and normalized: giving every item the same allocation merges nothing, so the
+    // items map one to one and the result needs no re-normalizing.
+    const result = new Resources(
+      this.list.map((item) => item.withAllocation(role)),
+      this.counts,
+    );
+    result.unallocatedSource = this;
+    return result;
   }
 
   /** Allocation info removed from every item (Mesos' `unallocate`). */
   unallocate(): Resources {
+    if (this.unallocatedSource !== undefined) return this.unallocatedSource;
     if (this.list.every((item) => item.allocationInfo === undefined)) return this;
     return this.map((item) => item.withAllocation(undefined));
   }

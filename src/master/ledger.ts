@@ -6,78 +6,123 @@
  */
 import { Resources } from '../resources/resources.js';
 
-type Sums = Map<string, Resources>;
+/**
+ * Resources one holder (a framework, or everyone) has on each agent, and their sum.
+ *
+ * Per agent, adding and subtracting is exact: what is in use or on offer on one agent never
+ * overlaps. Across agents it is not: the same ports on two agents merge into one range in the sum,
+ * so taking one agent's ports away from the sum would also drop the other's. Scalars are safe to
+ * subtract from the sum; anything else invalidates it, and it is recomputed when next read.
+ */
+class SpreadSum {
+  private readonly byAgent = new Map<string, Resources>();
+  private total: Resources | undefined = Resources.EMPTY;
 
-function addTo(sums: Sums, key: string, resources: Resources): void {
-  sums.set(key, (sums.get(key) ?? Resources.EMPTY).add(resources));
+  add(agentId: string, resources: Resources): void {
+    this.byAgent.set(agentId, (this.byAgent.get(agentId) ?? Resources.EMPTY).add(resources));
+    if (this.total !== undefined) this.total = this.total.add(resources);
+  }
+
+  subtract(agentId: string, resources: Resources): void {
+    const current = this.byAgent.get(agentId);
+    if (current === undefined) return;
+    const left = current.subtract(resources);
+    if (left.isEmpty()) this.byAgent.delete(agentId);
+    else this.byAgent.set(agentId, left);
+    if (this.total === undefined) return;
+    this.total = resources.nonScalars().isEmpty() ? this.total.subtract(resources) : undefined;
+  }
+
+  onAgent(agentId: string): Resources {
+    return this.byAgent.get(agentId) ?? Resources.EMPTY;
+  }
+
+  get sum(): Resources {
+    this.total ??= Resources.sum(this.byAgent.values());
+    return this.total;
+  }
+
+  get isEmpty(): boolean {
+    return this.byAgent.size === 0;
+  }
 }
 
-function subtractFrom(sums: Sums, key: string, resources: Resources): void {
-  const current = sums.get(key);
-  if (current === undefined) return;
-  const left = current.subtract(resources);
-  if (left.isEmpty()) sums.delete(key);
-  else sums.set(key, left);
+function holder(holders: Map<string, SpreadSum>, key: string): SpreadSum {
+  let sum = holders.get(key);
+  if (sum === undefined) {
+    sum = new SpreadSum();
+    holders.set(key, sum);
+  }
+  return sum;
+}
+
+function subtractFrom(
+  holders: Map<string, SpreadSum>,
+  key: string,
+  agentId: string,
+  resources: Resources,
+): void {
+  const sum = holders.get(key);
+  if (sum === undefined) return;
+  sum.subtract(agentId, resources);
+  if (sum.isEmpty) holders.delete(key);
 }
 
 export class ResourceLedger {
-  private readonly usedByAgent: Sums = new Map();
-  private readonly usedByFramework: Sums = new Map();
-  private readonly offeredByAgent: Sums = new Map();
-  private readonly offeredByFramework: Sums = new Map();
-  private usedInCluster = Resources.EMPTY;
-  private offeredInCluster = Resources.EMPTY;
+  private readonly used = new SpreadSum();
+  private readonly offered = new SpreadSum();
+  private readonly usedByFramework = new Map<string, SpreadSum>();
+  private readonly offeredByFramework = new Map<string, SpreadSum>();
 
   /** A task launched (or reported by a re-registering agent) or an executor added. */
   use(frameworkId: string, agentId: string, resources: Resources): void {
     if (resources.isEmpty()) return;
-    addTo(this.usedByAgent, agentId, resources);
-    addTo(this.usedByFramework, frameworkId, resources);
-    this.usedInCluster = this.usedInCluster.add(resources);
+    this.used.add(agentId, resources);
+    holder(this.usedByFramework, frameworkId).add(agentId, resources);
   }
 
   /** A task's resources went back (terminal, lost, unreachable) or an executor went away. */
   release(frameworkId: string, agentId: string, resources: Resources): void {
     if (resources.isEmpty()) return;
-    subtractFrom(this.usedByAgent, agentId, resources);
-    subtractFrom(this.usedByFramework, frameworkId, resources);
-    this.usedInCluster = this.usedInCluster.subtract(resources);
+    this.used.subtract(agentId, resources);
+    subtractFrom(this.usedByFramework, frameworkId, agentId, resources);
   }
 
   offer(frameworkId: string, agentId: string, resources: Resources): void {
-    addTo(this.offeredByAgent, agentId, resources);
-    addTo(this.offeredByFramework, frameworkId, resources);
-    this.offeredInCluster = this.offeredInCluster.add(resources);
+    if (resources.isEmpty()) return;
+    this.offered.add(agentId, resources);
+    holder(this.offeredByFramework, frameworkId).add(agentId, resources);
   }
 
   /** An offer was accepted, declined, rescinded or timed out. */
   unoffer(frameworkId: string, agentId: string, resources: Resources): void {
-    subtractFrom(this.offeredByAgent, agentId, resources);
-    subtractFrom(this.offeredByFramework, frameworkId, resources);
-    this.offeredInCluster = this.offeredInCluster.subtract(resources);
+    if (resources.isEmpty()) return;
+    this.offered.subtract(agentId, resources);
+    subtractFrom(this.offeredByFramework, frameworkId, agentId, resources);
   }
 
   agentUsed(agentId: string): Resources {
-    return this.usedByAgent.get(agentId) ?? Resources.EMPTY;
+    return this.used.onAgent(agentId);
   }
 
   agentOffered(agentId: string): Resources {
-    return this.offeredByAgent.get(agentId) ?? Resources.EMPTY;
+    return this.offered.onAgent(agentId);
   }
 
   frameworkUsed(frameworkId: string): Resources {
-    return this.usedByFramework.get(frameworkId) ?? Resources.EMPTY;
+    return this.usedByFramework.get(frameworkId)?.sum ?? Resources.EMPTY;
   }
 
   frameworkOffered(frameworkId: string): Resources {
-    return this.offeredByFramework.get(frameworkId) ?? Resources.EMPTY;
+    return this.offeredByFramework.get(frameworkId)?.sum ?? Resources.EMPTY;
   }
 
+  /** Everything in use; recomputed over all agents after ports or other non-scalars were released. */
   get clusterUsed(): Resources {
-    return this.usedInCluster;
+    return this.used.sum;
   }
 
   get clusterOffered(): Resources {
-    return this.offeredInCluster;
+    return this.offered.sum;
   }
 }

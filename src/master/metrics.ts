@@ -101,6 +101,8 @@ export async function metricsSnapshot(
   let agentsRegistered = 0;
   let agentsUnreachable = 0;
   const total = emptySums();
+  // Summed per agent: the cluster-wide sum of the ledger may need recomputing after a release.
+  const used = emptySums();
   for (const agent of master.agents.values()) {
     if (agent.state === 'unreachable') {
       agentsUnreachable++;
@@ -112,6 +114,7 @@ export async function metricsSnapshot(
       agentsActive++;
     }
     addScalars(total, agent.total);
+    addScalars(used, master.ledger.agentUsed(agent.id));
   }
   metrics['master/slaves_active'] = agentsActive;
   metrics['master/slaves_inactive'] = agentsRegistered - agentsActive;
@@ -147,8 +150,6 @@ export async function metricsSnapshot(
 
   metrics['master/outstanding_offers'] = master.offers.size;
 
-  const used = emptySums();
-  addScalars(used, master.ledger.clusterUsed);
   for (const name of QUANTITIES) {
     for (const [infix, totals, useds] of [
       ['', total.regular, used.regular],

@@ -601,9 +601,12 @@ export class Agent {
       }
     });
 
-    for (const update of subscribe.unacknowledgedUpdates) {
-      if (update.status) this.executorUpdate(framework, executor, update.status, false);
-    }
+    // Updates the executor still holds are taken again (duplicates are dropped by uuid); their
+    // ACKNOWLEDGED events follow SUBSCRIBED, which must be the first event on the stream.
+    const resent = subscribe.unacknowledgedUpdates.flatMap((update) =>
+      update.status ? [update.status] : [],
+    );
+    for (const status of resent) this.executorUpdate(framework, executor, status, false);
     const knownToExecutor = new Set(subscribe.unacknowledgedTasks.map((t) => t.taskId?.value ?? ''));
     for (const [taskId, entry] of executor.tasks) {
       if (
@@ -627,7 +630,13 @@ export class Agent {
     }
     this.sendSubscribed(framework, executor);
     for (const entry of queued) this.deliver(executor, entry);
-    log.info({ launched: queued.length }, 'executor subscribed');
+    for (const status of resent) {
+      this.sendEvent(executor, {
+        type: Event_Type.ACKNOWLEDGED,
+        acknowledged: { taskId: status.taskId, uuid: status.uuid },
+      });
+    }
+    log.info({ launched: queued.length, resentUpdates: resent.length }, 'executor subscribed');
   }
 
   private sendSubscribed(framework: FrameworkRecord, executor: ExecutorRecord): void {
@@ -704,7 +713,15 @@ export class Agent {
 
   private sendEvent(executor: ExecutorRecord, init: MessageInitShape<typeof EventSchema>): void {
     const connection = executor.connection;
-    if (!connection) return;
+    if (!connection) {
+      if (init.type !== Event_Type.HEARTBEAT) {
+        this.deps.log.warn(
+          { executorId: executor.id, event: Event_Type[init.type ?? 0] },
+          'executor is not connected; event dropped',
+        );
+      }
+      return;
+    }
     const event: Event = create(EventSchema, init);
     connection.stream.write(codec.encode(EventSchema, event, connection.mediaType));
   }

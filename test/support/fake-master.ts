@@ -36,10 +36,11 @@ export class FakeMaster {
   /** Set to make the next registration be refused with this message. */
   refuseWith: string | undefined;
 
-  async start(): Promise<void> {
+  /** Listens on loopback, on `port` when given (an agent may already be trying it), else any. */
+  async start(port = 0): Promise<void> {
     const server = createServer((_req, res) => res.end('fake master'));
     acceptLinks(server, AgentToMasterSchema, MasterToAgentSchema, (link) => this.accept(link));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
   }

@@ -391,6 +391,28 @@ describe('executor API (/slave(1)/api/v1/executor)', () => {
       stream = second;
     });
 
+    it('acknowledges the updates a re-subscribing executor still holds, after SUBSCRIBED', async () => {
+      const held = update(TaskState.TASK_RUNNING).update!;
+      const res = await fetch(`${base}/slave(1)/api/v1/executor`, {
+        method: 'POST',
+        headers: { 'Content-Type': JSON_TYPE, Accept: JSON_TYPE },
+        body: codec.encode(
+          CallSchema,
+          call({ type: Call_Type.SUBSCRIBE, subscribe: { unacknowledgedUpdates: [held] } }),
+          JSON_TYPE,
+        ),
+      });
+      assert.equal(res.status, 200);
+      const again = new EventReader(res, JSON_TYPE);
+      readers.push(again);
+      assert.equal((await again.next()).type, Event_Type.SUBSCRIBED);
+      const ack = await again.next();
+      assert.equal(ack.type, Event_Type.ACKNOWLEDGED);
+      assert.deepEqual([...ack.acknowledged!.uuid], [...held.status!.uuid]);
+      await stream.closed();
+      stream = again;
+    });
+
     it('sends SHUTDOWN on SHUTDOWN_EXECUTOR and answers a late SUBSCRIBE with SHUTDOWN only', async () => {
       master.send({
         type: MasterToAgent_Type.SHUTDOWN_EXECUTOR,

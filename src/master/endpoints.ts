@@ -28,6 +28,7 @@ import {
   agentActive,
   agentOpen,
   domainText,
+  frameworkResources,
   frameworkRoles,
   frameworkSummaryOpen,
   JsonTextSink,
@@ -218,7 +219,10 @@ export async function writeStateSummary(
   for (let i = 0; i < frameworks.length; i++) {
     const framework = frameworks[i]!;
     const tally = byFramework.get(framework.id) ?? empty;
-    out.write(`${i === 0 ? '' : ','}${frameworkSummaryOpen(master, framework)}${tally.fields('slave_ids')}}`);
+    const { used, offered } = await frameworkResources(master, framework, out);
+    out.write(
+      `${i === 0 ? '' : ','}${frameworkSummaryOpen(framework, used, offered)}${tally.fields('slave_ids')}}`,
+    );
   }
   out.write(']}');
 }
@@ -370,7 +374,7 @@ interface RoleView {
   reserved: Map<string, number>;
 }
 
-function rolesText(master: Master): string {
+async function rolesText(master: Master, pacer: Pacer): Promise<string> {
   const roles = new Map<string, RoleView>();
   const role = (name: string): RoleView => {
     let view = roles.get(name);
@@ -388,14 +392,16 @@ function rolesText(master: Master): string {
   };
   for (const framework of master.frameworks.values()) {
     for (const name of frameworkRoles(framework)) role(name).frameworks.push(framework.id);
-    for (const [name, used] of master.ledger.frameworkUsed(framework.id).allocations()) {
-      addQuantities(role(name).allocated, used);
-      addQuantities(role(name).allocatedUnreserved, used.unreserved());
+    const { used, offered } = await frameworkResources(master, framework, pacer);
+    for (const [name, allocated] of used.allocations()) {
+      addQuantities(role(name).allocated, allocated);
+      addQuantities(role(name).allocatedUnreserved, allocated.unreserved());
     }
-    for (const [name, offered] of master.ledger.frameworkOffered(framework.id).allocations())
-      addQuantities(role(name).offered, offered);
+    for (const [name, allocated] of offered.allocations()) addQuantities(role(name).offered, allocated);
   }
-  for (const agent of master.agents.values()) {
+  for (const agent of [...master.agents.values()]) {
+    const pause = pacer.breathe();
+    if (pause) await pause;
     if (agent.state !== 'registered') continue;
     for (const item of agent.total) {
       const reservedTo = item.reservationRole;
@@ -496,7 +502,8 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
   );
   const tasks = sharedRender((req) => renderJson(req.query, (out) => writeTasks(out, master, req.query)));
   for (const path of ['/tasks', '/tasks.json']) http.route('master', path, tasks);
-  const roles = (req: HttpRequest) => renderJson(req.query, (out) => out.write(rolesText(master)));
+  const roles = (req: HttpRequest) =>
+    renderJson(req.query, async (out) => out.write(await rolesText(master, out)));
   for (const path of ['/roles', '/roles.json']) http.route('master', path, roles);
 
   http.route('master', '/flags', (req) => {

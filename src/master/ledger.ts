@@ -6,6 +6,9 @@
  */
 import { Resources } from '../resources/resources.js';
 
+/** Called between steps of a long computation; a returned promise means: wait, let others run. */
+export type Breathe = () => Promise<void> | undefined;
+
 /**
  * Resources one holder (a framework, or everyone) has on each agent, and their sum.
  *
@@ -17,8 +20,11 @@ import { Resources } from '../resources/resources.js';
 class SpreadSum {
   private readonly byAgent = new Map<string, Resources>();
   private total: Resources | undefined = Resources.EMPTY;
+  /** Bumped on every change, so a paced recomputation knows whether it may cache its result. */
+  private version = 0;
 
   add(agentId: string, resources: Resources): void {
+    this.version++;
     this.byAgent.set(agentId, (this.byAgent.get(agentId) ?? Resources.EMPTY).add(resources));
     if (this.total !== undefined) this.total = this.total.add(resources);
   }
@@ -26,6 +32,7 @@ class SpreadSum {
   subtract(agentId: string, resources: Resources): void {
     const current = this.byAgent.get(agentId);
     if (current === undefined) return;
+    this.version++;
     const left = current.subtract(resources);
     if (left.isEmpty()) this.byAgent.delete(agentId);
     else this.byAgent.set(agentId, left);
@@ -40,6 +47,20 @@ class SpreadSum {
   get sum(): Resources {
     this.total ??= Resources.sum(this.byAgent.values());
     return this.total;
+  }
+
+  /** As `sum`, but a recomputation over many agents lets `breathe` hand the event loop back. */
+  async pacedSum(breathe: Breathe): Promise<Resources> {
+    if (this.total !== undefined) return this.total;
+    const version = this.version;
+    let sum = Resources.EMPTY;
+    for (const resources of [...this.byAgent.values()]) {
+      sum = sum.add(resources);
+      const pause = breathe();
+      if (pause) await pause;
+    }
+    if (this.version === version) this.total = sum;
+    return sum;
   }
 
   get isEmpty(): boolean {
@@ -115,6 +136,15 @@ export class ResourceLedger {
 
   frameworkOffered(frameworkId: string): Resources {
     return this.offeredByFramework.get(frameworkId)?.sum ?? Resources.EMPTY;
+  }
+
+  /** `frameworkUsed` for the endpoints: a recomputation over the framework's agents is paced. */
+  frameworkUsedPaced(frameworkId: string, breathe: Breathe): Promise<Resources> {
+    return this.usedByFramework.get(frameworkId)?.pacedSum(breathe) ?? Promise.resolve(Resources.EMPTY);
+  }
+
+  frameworkOfferedPaced(frameworkId: string, breathe: Breathe): Promise<Resources> {
+    return this.offeredByFramework.get(frameworkId)?.pacedSum(breathe) ?? Promise.resolve(Resources.EMPTY);
   }
 
   /** Everything in use; recomputed over all agents after ports or other non-scalars were released. */

@@ -316,18 +316,34 @@ export function frameworkRoles(framework: FrameworkRecord): readonly string[] {
 }
 
 /** The fields `/state-summary` shares with the full object, without the closing brace. */
-export function frameworkSummaryOpen(master: Master, framework: FrameworkRecord): string {
+export function frameworkSummaryOpen(
+  framework: FrameworkRecord,
+  used: Resources,
+  offered: Resources,
+): string {
   const capabilities = framework.info.capabilities.map(
     (c) => FrameworkInfo_Capability_Type[c.type] ?? 'UNKNOWN',
   );
   return (
     `{"id":${q(framework.id)},"name":${q(framework.info.name)}` +
-    `,"used_resources":${summaryText(master.ledger.frameworkUsed(framework.id))}` +
-    `,"offered_resources":${summaryText(master.ledger.frameworkOffered(framework.id))}` +
+    `,"used_resources":${summaryText(used)},"offered_resources":${summaryText(offered)}` +
     `,"capabilities":${stringArrayText(capabilities)},"hostname":${q(framework.info.hostname)}` +
     `,"webui_url":${q(framework.info.webuiUrl)},"active":${framework.active}` +
     `,"connected":${framework.stream !== undefined},"recovered":${framework.recovered}`
   );
+}
+
+/** What the framework has in use and on offer, from the ledger (paced when it must be recomputed). */
+export async function frameworkResources(
+  master: Master,
+  framework: FrameworkRecord,
+  pacer: Pacer,
+): Promise<{ used: Resources; offered: Resources }> {
+  const breathe = () => pacer.breathe();
+  return {
+    used: await master.ledger.frameworkUsedPaced(framework.id, breathe),
+    offered: await master.ledger.frameworkOfferedPaced(framework.id, breathe),
+  };
 }
 
 /** Writes one full framework object (`/state`, `/frameworks`), breathing between its tasks. */
@@ -352,10 +368,9 @@ export async function writeFramework(
   }
 
   const info = framework.info;
-  const used = master.ledger.frameworkUsed(framework.id);
-  const offered = master.ledger.frameworkOffered(framework.id);
+  const { used, offered } = await frameworkResources(master, framework, out);
   let head =
-    frameworkSummaryOpen(master, framework) +
+    frameworkSummaryOpen(framework, used, offered) +
     `,"user":${q(info.user)},"failover_timeout":${formatDouble(info.failoverTimeout)}` +
     `,"checkpoint":${info.checkpoint},"registered_time":${seconds(framework.registeredTime)}` +
     `,"unregistered_time":${seconds(framework.unregisteredTime ?? 0)}`;

@@ -1025,7 +1025,9 @@ export class Agent {
     if (framework.executors.size > 0) return;
     if (this.frameworks.get(framework.id) !== framework) return;
     this.frameworks.delete(framework.id);
-    this.updates.removeFramework(framework.id);
+    // A framework that merely ran out of executors may still have updates on their way (for
+    // tasks that never had an executor here); only a shut-down one has nobody left to tell.
+    if (framework.phase === 'terminating') this.updates.removeFramework(framework.id);
     this.completedFrameworks.push(framework);
     if (this.completedFrameworks.length > MAX_COMPLETED_FRAMEWORKS) this.completedFrameworks.shift();
     this.deps.log.info({ frameworkId: framework.id }, 'framework removed from this agent');

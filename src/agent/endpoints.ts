@@ -91,9 +91,13 @@ function executorJson(executor: ExecutorRecord, agentId: string): JsonObject {
     container: executor.containerId,
     directory: executor.directory,
     resources: summary(executor.info.resources),
-    tasks: entries.filter((e) => e.phase !== 'queued').map((e) => taskJson(e.task, agentId)),
+    tasks: entries.filter((e) => e.phase === 'launched').map((e) => taskJson(e.task, agentId)),
     queued_tasks: entries.filter((e) => e.phase === 'queued').map((e) => queuedTaskJson(e, agentId)),
-    completed_tasks: executor.completedTasks.map((t) => taskJson(t, agentId)),
+    // As Mesos: tasks whose terminal update is not yet acknowledged count as completed here.
+    completed_tasks: [
+      ...executor.completedTasks,
+      ...entries.filter((e) => e.phase === 'terminated').map((e) => e.task),
+    ].map((t) => taskJson(t, agentId)),
   };
   const role = executor.info.resources.find((r) => r.allocationInfo)?.allocationInfo?.role;
   if (role !== undefined) out.role = role;

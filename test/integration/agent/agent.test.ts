@@ -274,6 +274,17 @@ describe('agent against a fake master', () => {
     await master.nextOfType(AgentToMaster_Type.EXECUTOR_EXITED);
   });
 
+  it('fails the task with REASON_CONTAINER_LAUNCH_FAILED when the executor cannot be started', async () => {
+    const task = customTask('t-missing');
+    task.executor!.command!.shell = false;
+    task.executor!.command!.value = join(workDir, 'no-such-program');
+    runTask(task);
+    const failed = await expectUpdate('t-missing', TaskState.TASK_FAILED);
+    assert.equal(failed.statusUpdate!.status!.reason, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED);
+    assert.equal(failed.statusUpdate!.status!.source, TaskStatus_Source.AGENT);
+    assert.match(failed.statusUpdate!.status!.message, /^Failed to launch container: /);
+  });
+
   it('fails tasks with REASON_EXECUTOR_REGISTRATION_TIMEOUT when the executor never subscribes', async () => {
     await running.close();
     master.drain();

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
+import { clearField, create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import { formatDuration } from '../common/units.js';
@@ -235,7 +235,15 @@ export class Agent {
       frameworks.push(framework.info);
       for (const executor of framework.executors.values()) {
         if (!executor.commandExecutor) executorInfos.push(executor.info);
-        for (const entry of executor.tasks.values()) tasks.push(entry.task);
+        for (const entry of executor.tasks.values()) {
+          // The update awaiting acknowledgement, whether or not it could be sent yet.
+          const head = this.updates.head(framework.id, entry.task.taskId?.value ?? '');
+          if (head) {
+            entry.task.statusUpdateState = head.status.state;
+            entry.task.statusUpdateUuid = head.status.uuid;
+          }
+          tasks.push(entry.task);
+        }
       }
     }
     return create(AgentToMasterSchema, {
@@ -832,8 +840,9 @@ export class Agent {
     const entry = executor?.tasks.get(taskId);
     if (!framework || !executor || !entry) return;
     if (!result.next) {
-      entry.task.statusUpdateState = TaskState.TASK_STAGING;
-      entry.task.statusUpdateUuid = new Uint8Array(0);
+      // Nothing in flight any more: the fields go unset (not a default value the master would read).
+      clearField(entry.task, TaskSchema.field.statusUpdateState);
+      clearField(entry.task, TaskSchema.field.statusUpdateUuid);
     }
     if (result.terminal) {
       executor.tasks.delete(taskId);

@@ -4,13 +4,13 @@
  * executor exits, framework messages, shutdown and re-registration.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import { pino } from 'pino';
 import { agentFlags } from '../../../src/agent/flags.js';
 import { type AgentExit, type RunningAgent, startAgent } from '../../../src/agent/process.js';
@@ -18,6 +18,7 @@ import { parseOptions } from '../../../src/common/options.js';
 import {
   type FrameworkInfo,
   TaskInfoSchema,
+  TaskSchema,
   TaskState,
   TaskStatus_Reason,
   TaskStatus_Source,
@@ -68,6 +69,20 @@ function customTask(taskId: string, options: TaskOptions = {}) {
         : {}),
     },
   });
+}
+
+/** Pids of processes whose working directory is inside `directory`. */
+function processesUnder(directory: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(directory)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
 }
 
 const isUpdate = (taskId: string, state?: TaskState) => (m: AgentToMaster) =>
@@ -324,17 +339,7 @@ describe('agent against a fake master', () => {
     assert.equal(task.state, TaskState.TASK_RUNNING);
     assert.ok(body.executorInfos.some((e) => e.executorId?.value === 'exec-t5'));
     assert.ok(body.frameworks.some((f: FrameworkInfo) => f.id?.value === FRAMEWORK_ID));
-  });
-
-  it('holds status updates while disconnected and sends them once re-registered', async () => {
-    master.answerRegistrations = false;
-    master.link!.close('test drops the link again');
-    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
-    master.send({ type: MasterToAgent_Type.PING, ping: { sequence: 1n, connected: true } });
-    await master.nextOfType(AgentToMaster_Type.PONG);
-    master.answerRegistrations = true;
-    master.link!.close('let it register');
-    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+    assert.equal(isFieldSet(task, TaskSchema.field.statusUpdateState), false, 'nothing in flight');
   });
 
   it('shuts the framework down: SHUTDOWN to the executor, no updates afterwards', async () => {
@@ -417,6 +422,30 @@ describe('agent against a fake master', () => {
     });
     const killed = await expectUpdate('cmd-2', TaskState.TASK_KILLED);
     assert.equal(killed.statusUpdate!.status!.source, TaskStatus_Source.EXECUTOR);
+  });
+
+  it('holds status updates while it has no master and sends them once re-registered', async () => {
+    runTask(customTask('t8'));
+    await expectUpdate('t8', TaskState.TASK_STARTING);
+    await expectUpdate('t8', TaskState.TASK_RUNNING);
+    const directory = (await state()).frameworks
+      .flatMap((f) => f.executors)
+      .find((e) => e.id === 'exec-t8')!.directory;
+    master.answerRegistrations = false;
+    master.link!.close('test drops the link');
+    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+    // The executor dies while the agent has no master: its TASK_FAILED must wait.
+    for (const pid of processesUnder(directory)) process.kill(pid, 'SIGKILL');
+    await sleep(500);
+    assert.equal(master.messages.filter(isUpdate('t8', TaskState.TASK_FAILED)).length, 0);
+    master.answerRegistrations = true;
+    master.link!.close('now let it register');
+    const reregister = await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+    const reported = reregister.reregister!.tasks.find((t) => t.taskId?.value === 't8');
+    assert.equal(reported?.state, TaskState.TASK_FAILED, 'the latest state is reported');
+    assert.equal(reported?.statusUpdateState, TaskState.TASK_FAILED, 'the update in flight is reported');
+    const failed = await expectUpdate('t8', TaskState.TASK_FAILED);
+    assert.equal(failed.statusUpdate!.status!.reason, TaskStatus_Reason.EXECUTOR_TERMINATED);
   });
 
   it("exits with the master's message when refused", async () => {

@@ -33,6 +33,8 @@ export class FakeMaster {
   agentId = 'fake-master-S0';
   /** When false the master swallows registrations (tests of the agent's patience). */
   answerRegistrations = true;
+  /** The ping budget announced to agents on registration. */
+  pingTimeoutSeconds = 30;
   /** Set to make the next registration be refused with this message. */
   refuseWith: string | undefined;
 
@@ -91,7 +93,7 @@ export class FakeMaster {
         registered: {
           agentId: { value: id },
           masterInfo: { id: 'fake-master', ip: 0, port: this.port, hostname: 'fake-master-host' },
-          pingTimeoutSeconds: 30,
+          pingTimeoutSeconds: this.pingTimeoutSeconds,
         },
       }),
     );

@@ -448,6 +448,30 @@ describe('agent against a fake master', () => {
     assert.equal(failed.statusUpdate!.status!.reason, TaskStatus_Reason.EXECUTOR_TERMINATED);
   });
 
+  it('registers again when the pings stop, or when a ping says it is not connected', async () => {
+    master.pingTimeoutSeconds = 0.5;
+    master.link!.close('announce a short ping budget');
+    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+    master.pingTimeoutSeconds = 30;
+    const silentSince = Date.now();
+    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+    assert.ok(Date.now() - silentSince >= 400, 'it waited for the ping budget');
+    master.send({ type: MasterToAgent_Type.PING, ping: { sequence: 99n, connected: false } });
+    assert.equal((await master.nextOfType(AgentToMaster_Type.PONG)).pong!.sequence, 99n);
+    await master.nextOfType(AgentToMaster_Type.REREGISTER, 5000);
+  });
+
+  it('shuts down with status 1 on SHUTDOWN_AGENT', async () => {
+    master.send({ type: MasterToAgent_Type.SHUTDOWN_AGENT, shutdownAgent: { message: 'agent removed' } });
+    const exit: AgentExit = await Promise.race([
+      running.closed,
+      sleep(5000, undefined, { ref: false }).then(() => ({ code: -1, message: 'timeout' })),
+    ]);
+    assert.deepEqual(exit, { code: 1, message: 'Asked to shut down by the master: agent removed' });
+    master.drain();
+    running = await startTestAgent();
+  });
+
   it("exits with the master's message when refused", async () => {
     await running.close();
     master.drain();

@@ -7,7 +7,7 @@
  *
  * Protobuf-shaped parts (labels, discovery, container, health checks, domains, container status)
  * go through the Mesos JSON writer (`toMesosJsonText`), so 64-bit integers and doubles are written
- * exactly; everything else is built here with `quoteJsonString` and `formatDouble` (seconds and
+ * exactly; everything else is built here with `q` (string literals) and `formatDouble` (seconds and
  * resource quantities are doubles, `1.0` rather than `1`, as Mesos writes them).
  */
 import { performance } from 'node:perf_hooks';
@@ -46,7 +46,7 @@ import { hasCapability, taskStateName } from './task-states.js';
 
 /** How long one synchronous stretch of work may run before the event loop gets a turn. */
 const SLICE_MS = 8;
-/** The clock is read once per this many `breathe` calls; one item takes about a microsecond. */
+/** The clock is read once per this many `breathe` calls; one item takes a few microseconds. */
 const CLOCK_EVERY = 64;
 /** Text is turned into bytes in pieces of about this size, spreading the encoding cost too. */
 const CHUNK_CHARS = 64 * 1024;

@@ -380,7 +380,11 @@ export class Agent {
     executor.tasks.set(taskId, entry);
     log.info({ frameworkId, executorId, taskId }, 'task queued');
     if (executor.phase === 'running') this.deliver(executor, entry);
-    if (!existing) void this.startExecutor(framework, executor);
+    if (!existing) {
+      this.startExecutor(framework, executor).catch((err: unknown) =>
+        log.error({ err, frameworkId, executorId }, 'starting the executor failed unexpectedly'),
+      );
+    }
   }
 
   private executorInfoFor(framework: FrameworkRecord, task: TaskInfo): ExecutorInfo {
@@ -493,7 +497,9 @@ export class Agent {
       { pid: child.pid, containerId: executor.containerId, directory: executor.directory },
       'executor launched',
     );
-    void child.exited.then((status) => this.executorExited(framework, executor, status));
+    child.exited
+      .then((status) => this.executorExited(framework, executor, status))
+      .catch((err: unknown) => log.error({ err }, 'handling the executor exit failed'));
     if (executor.phase === 'terminating') {
       // Shut down (killed task, framework gone) while the process was being started.
       child.signal('SIGKILL');

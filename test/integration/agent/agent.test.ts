@@ -289,6 +289,20 @@ describe('agent against a fake master', () => {
     await master.nextOfType(AgentToMaster_Type.EXECUTOR_EXITED);
   });
 
+  it('SIGKILLs an executor that ignores SIGTERM when it is shut down', async () => {
+    runTask(customTask('t-stubborn', { env: { TEST_EXECUTOR_SILENT: '1', TEST_EXECUTOR_IGNORE_TERM: '1' } }));
+    await sleep(300);
+    master.send({
+      type: MasterToAgent_Type.SHUTDOWN_EXECUTOR,
+      shutdownExecutor: { frameworkId: { value: FRAMEWORK_ID }, executorId: { value: 'exec-t-stubborn' } },
+    });
+    const exited = await master.nextOfType(AgentToMaster_Type.EXECUTOR_EXITED, 5000);
+    assert.equal(exited.executorExited!.executorId!.value, 'exec-t-stubborn');
+    assert.equal(exited.executorExited!.status, 9, 'killed by SIGKILL');
+    const failed = await expectUpdate('t-stubborn', TaskState.TASK_FAILED);
+    assert.equal(failed.statusUpdate!.status!.reason, TaskStatus_Reason.EXECUTOR_TERMINATED);
+  });
+
   it('fails the task with REASON_CONTAINER_LAUNCH_FAILED when the executor cannot be started', async () => {
     const task = customTask('t-missing');
     task.executor!.command!.shell = false;

@@ -8,7 +8,13 @@ import { versionInfo } from '../common/version.js';
 import { requireMethod } from '../http/media.js';
 import { jsonResponse } from '../http/responses.js';
 import type { HttpServer } from '../http/server.js';
-import { attributesToLegacyJson, resourcesFromMessages, toLegacySummary } from '../resources/index.js';
+import {
+  attributesToLegacyJson,
+  Resources,
+  resourcesFromMessages,
+  resourcesToJson,
+  toLegacySummary,
+} from '../resources/index.js';
 import {
   CommandInfoSchema,
   ContainerInfoSchema,
@@ -122,6 +128,22 @@ function frameworkJson(framework: FrameworkRecord, agentId: string): JsonObject 
   return out;
 }
 
+/** What the executors and their live tasks hold (allocation info dropped, so it compares with the total). */
+function allocatedResources(agent: Agent): Resources {
+  const parts: Resources[] = [];
+  for (const framework of agent.frameworks.values()) {
+    for (const executor of framework.executors.values()) {
+      if (executor.phase === 'terminated') continue;
+      parts.push(resourcesFromMessages(executor.info.resources, { invalid: 'skip' }));
+      for (const entry of executor.tasks.values()) {
+        if (entry.phase !== 'terminated')
+          parts.push(resourcesFromMessages(entry.info.resources, { invalid: 'skip' }));
+      }
+    }
+  }
+  return Resources.sum(parts).unallocate();
+}
+
 /** `/state`: who this agent is, what it offers, and every framework, executor and task on it. */
 export function stateJson(
   agent: Agent,
@@ -132,7 +154,15 @@ export function stateJson(
   const agentId = agent.agentId ?? '';
   const total = agent.config.resources;
   const reserved: JsonObject = {};
-  for (const [role, resources] of total.reservations()) reserved[role] = toLegacySummary(resources);
+  const reservedFull: JsonObject = {};
+  for (const [role, resources] of total.reservations()) {
+    reserved[role] = toLegacySummary(resources);
+    reservedFull[role] = resourcesToJson(resources, 'endpoint');
+  }
+  const allocated = allocatedResources(agent);
+  const reservedAllocated: JsonObject = {};
+  for (const [role, resources] of allocated.reservations())
+    reservedAllocated[role] = toLegacySummary(resources);
   const out: JsonObject = {
     version: version.version,
     build_date: version.build_date,
@@ -146,6 +176,11 @@ export function stateJson(
     resources: toLegacySummary(total),
     reserved_resources: reserved,
     unreserved_resources: toLegacySummary(total.unreserved()),
+    reserved_resources_full: reservedFull,
+    unreserved_resources_full: resourcesToJson(total.unreserved(), 'endpoint'),
+    reserved_resources_allocated: reservedAllocated,
+    unreserved_resources_allocated: toLegacySummary(allocated.unreserved()),
+    resource_providers: [],
     attributes: attributesToLegacyJson(agent.config.attributes),
     flags,
     frameworks: [...agent.frameworks.values()].map((f) => frameworkJson(f, agentId)),

@@ -222,6 +222,36 @@ describe('agent against a fake master', () => {
     const s = await state();
     const executor = s.frameworks[0]!.executors.find((e) => e.id === 'exec-t1')!;
     assert.equal(executor.tasks[0]!.state, 'TASK_RUNNING');
+    const raw = s as unknown as Record<string, unknown>;
+    for (const key of [
+      'version',
+      'build_date',
+      'build_time',
+      'build_user',
+      'start_time',
+      'id',
+      'pid',
+      'hostname',
+      'capabilities',
+      'resources',
+      'reserved_resources',
+      'unreserved_resources',
+      'reserved_resources_full',
+      'unreserved_resources_full',
+      'reserved_resources_allocated',
+      'unreserved_resources_allocated',
+      'resource_providers',
+      'attributes',
+      'master_hostname',
+      'flags',
+      'frameworks',
+      'completed_frameworks',
+    ]) {
+      assert.ok(key in raw, `/state has ${key}`);
+    }
+    assert.deepEqual(raw.resources, { cpus: 4, gpus: 0, mem: 2048, disk: 4096, ports: '[31000-31010]' });
+    assert.equal((raw.unreserved_resources_allocated as { cpus: number }).cpus, 0.1);
+    assert.equal(raw.master_hostname, 'fake-master-host');
     // The sandbox and its `latest` link, and the environment Mesos gives executors.
     assert.match(
       executor.directory,

@@ -363,6 +363,7 @@ export class Agent {
       return;
     }
 
+    if (!task.agentId && this.id) task.agentId = { $typeName: 'mesos.v1.AgentID', value: this.id };
     const info = this.executorInfoFor(framework, task);
     const executorId = info.executorId?.value ?? '';
     const existing = framework.executors.get(executorId);
@@ -737,7 +738,17 @@ export class Agent {
       return;
     }
     const event: Event = create(EventSchema, init);
-    connection.stream.write(codec.encode(EventSchema, event, connection.mediaType));
+    let bytes: Uint8Array;
+    try {
+      bytes = codec.encode(EventSchema, event, connection.mediaType);
+    } catch (err) {
+      this.deps.log.error(
+        { err, executorId: executor.id, event: Event_Type[event.type] },
+        'cannot encode an executor event',
+      );
+      return;
+    }
+    connection.stream.write(bytes);
   }
 
   private closeConnection(executor: ExecutorRecord): void {

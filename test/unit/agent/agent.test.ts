@@ -1,0 +1,256 @@
+/**
+ * The Agent core with its I/O replaced: a ManualClock, a launcher that hands out fake processes,
+ * a recording link and in-memory event streams. Timing rules (registration timeout, shutdown grace,
+ * SIGTERM → SIGKILL escalation, heartbeats) are checked without waiting for real time.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { pino } from 'pino';
+import { Agent, type AgentConfig } from '../../../src/agent/agent.js';
+import type { ExecutorProcess, LaunchSpec } from '../../../src/agent/launcher.js';
+import { ManualClock } from '../../../src/common/clock.js';
+import type { RecordStream, StreamCloseReason } from '../../../src/http/responses.js';
+import { parseResources } from '../../../src/resources/index.js';
+import { codec } from '../../../src/wire/codec.js';
+import {
+  Call_SubscribeSchema,
+  type Event,
+  Event_Type,
+  EventSchema,
+} from '../../../src/wire/gen/mesos/v1/executor/executor_pb.js';
+import {
+  FrameworkInfoSchema,
+  TaskInfoSchema,
+  TaskState,
+  TaskStatus_Reason,
+  TaskStatus_Source,
+  TaskStatusSchema,
+} from '../../../src/wire/gen/mesos/v1/mesos_pb.js';
+import { type AgentToMaster, AgentToMaster_Type } from '../../../src/wire/gen/strata/internal/v1/link_pb.js';
+
+class FakeProcess implements ExecutorProcess {
+  readonly signals: NodeJS.Signals[] = [];
+  hasExited = false;
+  readonly exited: Promise<number>;
+  private resolveExit!: (status: number) => void;
+
+  constructor(readonly pid: number) {
+    this.exited = new Promise((resolve) => {
+      this.resolveExit = resolve;
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (!this.hasExited) this.signals.push(signal);
+  }
+
+  exit(status: number): void {
+    this.hasExited = true;
+    this.resolveExit(status);
+  }
+}
+
+class MemoryStream implements RecordStream {
+  readonly events: Event[] = [];
+  closed = false;
+  readonly bufferedBytes = 0;
+  private readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  private settle!: (reason: StreamCloseReason) => void;
+  readonly done = new Promise<StreamCloseReason>((resolve) => {
+    this.settle = resolve;
+  });
+
+  write(record: Uint8Array | string): boolean {
+    if (this.closed) return false;
+    const bytes = typeof record === 'string' ? new TextEncoder().encode(record) : record;
+    this.events.push(codec.decode(EventSchema, bytes, 'application/json'));
+    return true;
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.controller.abort();
+    this.settle('ended');
+  }
+
+  abort(): void {
+    this.end();
+  }
+
+  types(): string[] {
+    return this.events.map((e) => Event_Type[e.type]!);
+  }
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Agent (fake I/O)', () => {
+  const workDir = mkdtempSync(join(tmpdir(), 'strata-agent-unit-'));
+  after(() => rmSync(workDir, { recursive: true, force: true }));
+
+  function harness(overrides: Partial<AgentConfig> = {}) {
+    const clock = new ManualClock();
+    const sent: AgentToMaster[] = [];
+    const launches: { spec: LaunchSpec; process: FakeProcess }[] = [];
+    const agent = new Agent(
+      {
+        workDir,
+        ip: '127.0.0.1',
+        port: 5051,
+        hostname: 'host',
+        resources: parseResources('cpus:4;mem:1024'),
+        attributes: [],
+        executorRegistrationTimeoutMs: 60_000,
+        executorShutdownGracePeriodMs: 5000,
+        executorReregistrationTimeoutMs: 2000,
+        recoveryTimeoutMs: 900_000,
+        heartbeatIntervalMs: 30_000,
+        killEscalationMs: 3000,
+        executorBaseEnvironment: {},
+        commandExecutor: { file: '/bin/true', args: ['true'] },
+        ...overrides,
+      },
+      {
+        clock,
+        log: pino({ level: 'silent' }),
+        send: (message) => {
+          sent.push(message);
+          return true;
+        },
+        launch: async (spec) => {
+          const process = new FakeProcess(1000 + launches.length);
+          launches.push({ spec, process });
+          return process;
+        },
+      },
+    );
+    agent.registered('S1', false);
+    return { clock, sent, launches, agent };
+  }
+
+  const framework = create(FrameworkInfoSchema, { user: 'u', name: 'f', id: { value: 'fw' } });
+  const commandTask = (id: string) =>
+    create(TaskInfoSchema, {
+      name: id,
+      taskId: { value: id },
+      agentId: { value: 'S1' },
+      command: { value: 'sleep 1' },
+    });
+  const updates = (sent: AgentToMaster[]) =>
+    sent.filter((m) => m.type === AgentToMaster_Type.STATUS_UPDATE).map((m) => m.statusUpdate!.status!);
+
+  it('launches the command executor for a command task, with the Mesos environment', async () => {
+    const { agent, launches } = harness();
+    agent.runTask(framework, commandTask('t1'));
+    await flush();
+    assert.equal(launches.length, 1);
+    const { spec } = launches[0]!;
+    assert.deepEqual(spec.program, { file: '/bin/true', args: [], argv0: 'true' });
+    assert.equal(spec.env.MESOS_EXECUTOR_ID, 't1');
+    assert.equal(spec.env.MESOS_FRAMEWORK_ID, 'fw');
+    assert.equal(spec.env.MESOS_SLAVE_ID, 'S1');
+    assert.match(spec.sandbox, /\/slaves\/S1\/frameworks\/fw\/executors\/t1\/runs\/[0-9a-f-]{36}$/);
+    const found = agent.lookupExecutor('fw', 't1');
+    assert.ok(found.kind === 'found');
+    assert.equal(found.executor.info.name, "Command Executor (Task: t1) (Command: sh -c 'sleep 1')");
+  });
+
+  it('destroys an executor that does not subscribe in time and fails its task', async () => {
+    const { agent, launches, clock, sent } = harness();
+    agent.runTask(framework, commandTask('t1'));
+    await flush();
+    const process = launches[0]!.process;
+    clock.advance(59_999);
+    assert.deepEqual(process.signals, []);
+    clock.advance(1);
+    assert.deepEqual(process.signals, ['SIGKILL']);
+    process.exit(9);
+    await flush();
+    const [failed] = updates(sent);
+    assert.equal(failed?.state, TaskState.TASK_FAILED);
+    assert.equal(failed?.reason, TaskStatus_Reason.EXECUTOR_REGISTRATION_TIMEOUT);
+    assert.equal(failed?.message, 'Executor did not register within 1mins');
+    assert.equal(failed?.source, TaskStatus_Source.AGENT);
+    // A command executor's exit is not reported to the master (Mesos keeps no record of them).
+    assert.equal(sent.filter((m) => m.type === AgentToMaster_Type.EXECUTOR_EXITED).length, 0);
+  });
+
+  it('subscribes: SUBSCRIBED then LAUNCH, heartbeats, and a SHUTDOWN that escalates to SIGKILL', async () => {
+    const { agent, launches, clock } = harness();
+    agent.runTask(framework, commandTask('t1'));
+    await flush();
+    const found = agent.lookupExecutor('fw', 't1');
+    assert.ok(found.kind === 'found');
+    const stream = new MemoryStream();
+    agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      stream,
+      'application/json',
+    );
+    assert.deepEqual(stream.types(), ['SUBSCRIBED', 'LAUNCH']);
+    clock.advance(60_000);
+    assert.deepEqual(stream.types().slice(2), ['HEARTBEAT', 'HEARTBEAT']);
+    // No registration timeout after subscribing.
+    const process = launches[0]!.process;
+    assert.deepEqual(process.signals, []);
+
+    agent.shutdownExecutor(found.executor, 'test');
+    assert.equal(stream.types().at(-1), 'SHUTDOWN');
+    clock.advance(4999);
+    assert.deepEqual(process.signals, []);
+    clock.advance(1);
+    assert.deepEqual(process.signals, ['SIGTERM']);
+    clock.advance(3000);
+    assert.deepEqual(process.signals, ['SIGTERM', 'SIGKILL']);
+  });
+
+  it('takes custody of executor updates, acknowledges them and forwards the head only', async () => {
+    const { agent, sent, clock } = harness();
+    agent.runTask(framework, commandTask('t1'));
+    await flush();
+    const found = agent.lookupExecutor('fw', 't1');
+    assert.ok(found.kind === 'found');
+    const stream = new MemoryStream();
+    agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      stream,
+      'application/json',
+    );
+    const status = (state: TaskState, n: number) =>
+      create(TaskStatusSchema, {
+        taskId: { value: 't1' },
+        state,
+        source: TaskStatus_Source.EXECUTOR,
+        uuid: new Uint8Array(16).fill(n),
+      });
+    agent.executorUpdate(found.framework, found.executor, status(TaskState.TASK_STARTING, 1));
+    agent.executorUpdate(found.framework, found.executor, status(TaskState.TASK_RUNNING, 2));
+    assert.deepEqual(stream.types().slice(2), ['ACKNOWLEDGED', 'ACKNOWLEDGED']);
+    const forwarded = sent.filter((m) => m.type === AgentToMaster_Type.STATUS_UPDATE);
+    assert.equal(forwarded.length, 1);
+    assert.equal(forwarded[0]!.statusUpdate!.status!.state, TaskState.TASK_STARTING);
+    // latest_state is what the agent knew when it sent; the resend 10 s later knows RUNNING.
+    assert.equal(forwarded[0]!.statusUpdate!.latestState, TaskState.TASK_STARTING);
+    clock.advance(10_000);
+    const resent = sent.filter((m) => m.type === AgentToMaster_Type.STATUS_UPDATE);
+    assert.equal(resent.length, 2);
+    assert.equal(resent[1]!.statusUpdate!.status!.state, TaskState.TASK_STARTING);
+    assert.equal(resent[1]!.statusUpdate!.latestState, TaskState.TASK_RUNNING);
+    assert.equal(forwarded[0]!.statusUpdate!.status!.executorId?.value, 't1');
+    assert.equal(
+      forwarded[0]!.statusUpdate!.status!.containerStatus?.containerId?.value,
+      found.executor.containerId,
+    );
+    assert.equal(found.executor.tasks.get('t1')!.task.state, TaskState.TASK_RUNNING);
+  });
+});

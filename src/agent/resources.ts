@@ -9,7 +9,7 @@
 import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseResources, type Resources } from '../resources/index.js';
+import { parseResourceInputs, parseResources, type Resources } from '../resources/index.js';
 
 const MB = 1024 * 1024;
 const GB = 1024 * MB;
@@ -77,7 +77,8 @@ export function agentTotalResources(
   detect: () => DetectedAmounts,
 ): Resources {
   const given = flag === undefined || flag.trim() === '' ? undefined : parseResources(flag, { defaultRole });
-  const named = new Set(given?.names() ?? []);
+  // Names as written, so an explicit `cpus:0` (which parses to nothing) still means "none".
+  const named = new Set(given ? parseResourceInputs(flag!, defaultRole).map((input) => input.name) : []);
   const missing = DETECTED_NAMES.filter((name) => !named.has(name));
   if (missing.length === 0 && given) return given;
   const amounts = missing.some((name) => name !== 'ports') ? detect() : { cpus: 0, mem: 0, disk: 0 };

@@ -84,6 +84,13 @@ describe('agent total resources', () => {
     assert.deepEqual([partial.cpus, partial.mem, partial.disk], [2, 1000, 2000]);
   });
 
+  it('treats an explicit zero as none rather than as a request to detect', () => {
+    const total = legacySummaryValues(agentTotalResources('cpus:0;mem:64', '*', detect));
+    assert.equal(total.cpus, 0);
+    assert.equal(total.mem, 64);
+    assert.equal(total.disk, 2000);
+  });
+
   it('accepts the JSON form and the default role', () => {
     const total = agentTotalResources(
       '[{"name":"cpus","type":"SCALAR","scalar":{"value":2}}]',

@@ -13,6 +13,7 @@ import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { clearField, create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Clock, TimerHandle } from '../common/clock.js';
+import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { formatDuration } from '../common/units.js';
 import { STRATA_VERSION } from '../common/version.js';
@@ -460,6 +461,14 @@ export class Agent {
     let program: ProgramSpec;
     try {
       if (!command) throw new Error('the ExecutorInfo has no command');
+      // The ids become path components of the sandbox: `..` or `/` must never reach the filesystem.
+      for (const [kind, id] of [
+        ['framework ID', framework.id],
+        ['executor ID', executor.id],
+      ] as const) {
+        const problem = invalidIdReason(id);
+        if (problem !== undefined) throw new Error(`invalid ${kind} '${id}': ${problem}`);
+      }
       if (executor.commandExecutor && !this.config.commandExecutor) {
         throw new Error('the built-in command executor is not installed (build the project first)');
       }

@@ -344,6 +344,13 @@ describe('agent against a fake master', () => {
     assert.match(failed.statusUpdate!.status!.message, /^Failed to launch container: /);
   });
 
+  it('refuses executor ids that would escape the sandbox tree', async () => {
+    runTask(customTask('t-escape', { executorId: '..' }));
+    const failed = await expectUpdate('t-escape', TaskState.TASK_FAILED);
+    assert.equal(failed.statusUpdate!.status!.reason, TaskStatus_Reason.CONTAINER_LAUNCH_FAILED);
+    assert.match(failed.statusUpdate!.status!.message, /invalid executor ID '\.\.'/);
+  });
+
   it('fails tasks with REASON_EXECUTOR_REGISTRATION_TIMEOUT when the executor never subscribes', async () => {
     await running.close();
     master.drain();

@@ -25,7 +25,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { create } from '@bufbuild/protobuf';
-import { SimpleDrfAllocator } from '../src/allocator/simple-drf.js';
+import { HierarchicalDrfAllocator } from '../src/allocator/hierarchical-drf.js';
 import { ManualClock } from '../src/common/clock.js';
 import { IdMinter } from '../src/common/ids.js';
 import { createLogger } from '../src/common/log.js';
@@ -153,7 +153,7 @@ function populate(): { master: Master; clock: ManualClock } {
       maxCompletedTasksPerFramework: 1000,
       maxUnreachableTasksPerFramework: 1000,
     },
-    new SimpleDrfAllocator({
+    new HierarchicalDrfAllocator({
       seed: 1,
       minAllocatable: [parseResources('cpus:0.01'), parseResources('mem:32')],
     }),

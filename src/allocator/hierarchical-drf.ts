@@ -92,6 +92,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
   private readonly offerQuantities: Quantities = [];
   private readonly caps: Quantities = [];
   private readonly limitCaps: Quantities = [];
+  private readonly chopScratch: Quantities = [];
   private memoAgent: AgentState | undefined;
   private readonly memo = new Map<string, CandidateMemo>();
   /** Returned for agents with nothing reserved, shared or revocable: the offer is all available. */
@@ -484,11 +485,11 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     if (offer.isEmpty()) return memo.stripped ? 'CAPABILITY_MISSING' : 'NOTHING_AVAILABLE';
     if (this.quota.roles.size > 0 && (this.quota.headroomRequired || this.quota.pathHasQuota(role))) {
       if (this.quota.capsFor(role, this.caps, this.limitCaps)) {
-        const chopped = chopToCaps(offer, this.caps, this.names);
+        const chopped = chopToCaps(offer, this.caps, this.names, this.chopScratch);
         if (chopped !== offer) {
           if (chopped.isEmpty() || !this.worthOffering(chopped)) {
             if (!this.worthOffering(offer)) return 'BELOW_MIN_ALLOCATABLE';
-            const limited = chopToCaps(offer, this.limitCaps, this.names);
+            const limited = chopToCaps(offer, this.limitCaps, this.names, this.chopScratch);
             return limited.isEmpty() || !this.worthOffering(limited) ? 'QUOTA_LIMIT' : 'HEADROOM';
           }
           offer = chopped;
@@ -624,7 +625,8 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       addQuantities(client.role.ownConsumed, delta, sign);
       for (let node: RoleNode | undefined = client.role; node?.parent !== undefined; node = node.parent)
         addQuantities(node.subtreeConsumed, delta, sign);
-      if (this.quota.roles.size > 0) this.quota.refresh();
+      if (this.quota.roles.size > 0 && this.quota.guaranteedAncestor(client.role) !== undefined)
+        this.quota.refresh();
     }
     this.tree.touchPath(client);
   }

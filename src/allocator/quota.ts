@@ -161,31 +161,28 @@ function isChoppable(item: ResourceItem): boolean {
 /**
  * `offer` with its unreserved, non-revocable scalars cut to `caps`; the same object when nothing
  * is over. A resource that cannot be split (a MOUNT disk) is left out whole when it does not fit.
+ * `scratch` is working space (any contents), so the common "nothing over" answer allocates nothing.
  */
-export function chopToCaps(offer: Resources, caps: Quantities, names: ScalarNames): Resources {
+export function chopToCaps(
+  offer: Resources,
+  caps: Quantities,
+  names: ScalarNames,
+  scratch: Quantities,
+): Resources {
   const items = offer.items();
+  for (let i = 0; i < names.size; i++) scratch[i] = 0;
   let over = false;
-  for (let i = 0; i < items.length && !over; i++) {
+  for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    if (isChoppable(item) && item.milli > (caps[names.numberOf(item.name)] ?? Number.POSITIVE_INFINITY))
-      over = true;
+    if (!isChoppable(item)) continue;
+    const index = names.numberOf(item.name);
+    // Several items of one name (a MOUNT disk and plain disk) add up: compare the running sum.
+    const sum = (scratch[index] ?? 0) + item.milli;
+    scratch[index] = sum;
+    if (sum > (caps[index] ?? Number.POSITIVE_INFINITY)) over = true;
   }
-  // Several items of one name can add up past a cap: check the sums only when each fits alone.
-  if (!over) {
-    const sums = new Map<number, number>();
-    for (const item of items) {
-      if (!isChoppable(item)) continue;
-      const index = names.numberOf(item.name);
-      const sum = (sums.get(index) ?? 0) + item.milli;
-      if (sum > (caps[index] ?? Number.POSITIVE_INFINITY)) {
-        over = true;
-        break;
-      }
-      sums.set(index, sum);
-    }
-    if (!over) return offer;
-  }
-  const left = new Map<number, number>();
+  if (!over) return offer;
+  for (let i = 0; i < names.size; i++) scratch[i] = caps[i] ?? Number.POSITIVE_INFINITY;
   const kept: ResourceItem[] = [];
   for (const item of items) {
     if (!isChoppable(item)) {
@@ -193,14 +190,14 @@ export function chopToCaps(offer: Resources, caps: Quantities, names: ScalarName
       continue;
     }
     const index = names.numberOf(item.name);
-    const room = left.get(index) ?? caps[index] ?? Number.POSITIVE_INFINITY;
+    const room = scratch[index] ?? Number.POSITIVE_INFINITY;
     if (room <= 0) continue;
     let piece = item;
     if (item.milli > room) {
       if (item.exclusive || item.shared) continue;
       piece = item.withValue(new Scalar(room));
     }
-    left.set(index, room - piece.milli);
+    scratch[index] = room - piece.milli;
     kept.push(piece);
   }
   return Resources.from(kept);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Allocation } from '../../../src/allocator/allocator.js';
 import { parseResources } from '../../../src/resources/flags.js';
 import { addAgents, makeAllocator, offersPerFramework, spec, T0 } from './helpers.js';
 
@@ -189,5 +190,65 @@ describe('weights and the role hierarchy', () => {
     allocator.addFramework('child', spec(['eng/web']), new Map(), true);
     const counts = offersPerFramework(allocator.allocate(T0));
     assert.deepEqual([counts.get('parent'), counts.get('child')], [2, 2]);
+  });
+});
+
+describe('bookkeeping under random calls', () => {
+  it('everything handed out comes back: a fresh framework then gets every agent whole', async () => {
+    const { seededRandom } = await import('../../../src/allocator/random.js');
+    const random = seededRandom(5);
+    const allocator = makeAllocator({ weights: new Map([['r1', 2]]) });
+    const agentTotals = [
+      'cpus:4;mem:400;cpus(r0):2',
+      'cpus:8;mem:800;disk:100',
+      'cpus:1;mem:64;ports:[1-10]',
+    ];
+    const agents = new Map<string, string>();
+    const outstanding: Allocation[] = [];
+    const frameworks: string[] = [];
+    let nextAgent = 0;
+    let now = T0;
+    for (let step = 0; step < 400; step++) {
+      const roll = random();
+      now += 100;
+      if (roll < 0.1 || agents.size === 0) {
+        const id = `x${nextAgent++}`;
+        const text = agentTotals[Math.floor(random() * agentTotals.length)]!;
+        agents.set(id, text);
+        allocator.addAgent(id, { hostname: id, total: parseResources(text) }, new Map());
+      } else if (roll < 0.15) {
+        const id = [...agents.keys()][Math.floor(random() * agents.size)]!;
+        agents.delete(id);
+        allocator.removeAgent(id);
+        for (let i = outstanding.length - 1; i >= 0; i--)
+          if (outstanding[i]!.agentId === id) outstanding.splice(i, 1);
+      } else if (roll < 0.25) {
+        const id = `f${frameworks.length}`;
+        frameworks.push(id);
+        const roles = [`r${Math.floor(random() * 3)}`, `r${Math.floor(random() * 3)}/sub`];
+        allocator.addFramework(id, spec(roles.slice(0, 1 + Math.floor(random() * 2))), new Map(), true);
+      } else if (roll < 0.6) {
+        outstanding.push(...allocator.allocate(now));
+      } else if (outstanding.length > 0) {
+        const [a] = outstanding.splice(Math.floor(random() * outstanding.length), 1);
+        allocator.recoverResources(a!.frameworkId, a!.agentId, a!.resources, random() < 0.5 ? 0 : 2, now);
+      }
+    }
+    for (const a of outstanding) allocator.recoverResources(a.frameworkId, a.agentId, a.resources, 0, now);
+    for (const id of frameworks) allocator.removeFramework(id);
+    allocator.addFramework('last', spec(['r0']), new Map(), true);
+    const final = allocator.allocate(now + 1000);
+    assert.equal(final.length, agents.size);
+    for (const a of final) {
+      assert.ok(
+        a.resources.unallocate().equals(parseResources(agents.get(a.agentId)!)),
+        `${a.agentId}: ${a.resources}`,
+      );
+    }
+    // Roles of departed frameworks are gone; r0 stays for its framework (and reservations).
+    assert.deepEqual(
+      allocator.roles().map((r) => r.role),
+      ['r0'],
+    );
   });
 });

@@ -128,6 +128,33 @@ describe('DRF between frameworks of one role', () => {
     allocator.removeAgent('agent0');
     assert.equal(allocator.allocate(T0 + 2000).length, 0);
   });
+  it('--fair_sharing_excluded_resource_names leaves a resource out of the shares', () => {
+    for (const [excluded, first] of [
+      [[], 'B'],
+      [['gpus'], 'A'],
+    ] as const) {
+      const allocator = makeAllocator({ fairnessExcludedResourceNames: excluded });
+      const ids = addAgents(allocator, 3, 'cpus:10;mem:1000;gpus:1');
+      // A holds 2 of 3 GPUs (share 2/3 counting GPUs), B a third of the cpus.
+      allocator.addFramework(
+        'A',
+        spec(['a'], ['GPU_RESOURCES']),
+        new Map([[ids[0]!, parseResources('cpus:1;gpus:2').allocate('a')]]),
+        true,
+      );
+      allocator.addFramework(
+        'B',
+        spec(['b'], ['GPU_RESOURCES']),
+        new Map([[ids[1]!, parseResources('cpus:10').allocate('b')]]),
+        true,
+      );
+      assert.equal(
+        allocator.allocate(T0, [ids[2]!])[0]?.frameworkId,
+        first,
+        `excluded: ${excluded.join(',')}`,
+      );
+    }
+  });
 });
 
 describe('weights and the role hierarchy', () => {

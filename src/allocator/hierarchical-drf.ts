@@ -216,6 +216,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     this.agentsByNumber.set(agent.number, agent);
     this.agentList.push(agent);
     this.setTotal(agent, spec.total);
+    this.tree.markStale();
     agent.available = this.nonShared(agent, spec.total);
     accumulate(this.quota.availableHeadroom, this.names, agent.available, 1, Part.UnreservedFirm);
     for (const [frameworkId, resources] of used)
@@ -227,8 +228,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     const agent = this.agents.get(id);
     if (agent === undefined) return;
     accumulate(this.quota.availableHeadroom, this.names, agent.available, -1, Part.UnreservedFirm);
-    this.unsetTotal(agent);
-    this.setTotal(agent, total);
+    this.replaceTotal(agent, total);
     let allocated = Resources.EMPTY;
     for (const framework of this.frameworks.values()) {
       const held = framework.allocations.get(agent.number);
@@ -263,6 +263,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     }
     accumulate(this.quota.availableHeadroom, this.names, agent.available, -1, Part.UnreservedFirm);
     this.unsetTotal(agent);
+    this.tree.markStale();
     const last = this.agentList.pop()!;
     if (last !== agent) {
       this.agentList[agent.slot] = last;
@@ -339,8 +340,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     this.track(framework, agent, tagged, false);
     const total = agent.total.subtract(consumed.unallocate()).add(converted.unallocate());
     const available = agent.available;
-    this.unsetTotal(agent);
-    this.setTotal(agent, total);
+    this.replaceTotal(agent, total);
     agent.available = available;
     this.memoAgent = undefined;
     this.tree.reposition();
@@ -358,8 +358,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     accumulate(this.quota.availableHeadroom, this.names, agent.available, -1, Part.UnreservedFirm);
     const total = agent.total.subtract(consumedPlain).add(convertedPlain);
     const available = agent.available.subtract(fromAvailable);
-    this.unsetTotal(agent);
-    this.setTotal(agent, total);
+    this.replaceTotal(agent, total);
     agent.available = available.add(this.nonShared(agent, convertedPlain));
     accumulate(this.quota.availableHeadroom, this.names, agent.available, 1, Part.UnreservedFirm);
     this.memoAgent = undefined;
@@ -712,13 +711,25 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     agent.sharedTotal = shared ? total.shared() : Resources.EMPTY;
     accumulate(this.tree.totals, this.names, total, 1);
     if (reserved) this.accountReservations(total, 1);
-    this.tree.markStale();
+  }
+
+  /**
+   * A new total for a known agent. Operations (RESERVE, CREATE, ...) only convert resources, so the
+   * cluster totals usually stay the same and the order need not be rebuilt.
+   */
+  private replaceTotal(agent: AgentState, total: Resources): void {
+    const before = this.tree.totals.slice();
+    this.unsetTotal(agent);
+    this.setTotal(agent, total);
+    const after = this.tree.totals;
+    let changed = before.length !== after.length;
+    for (let i = 0; i < after.length && !changed; i++) if (before[i] !== after[i]) changed = true;
+    if (changed) this.tree.markStale();
   }
 
   private unsetTotal(agent: AgentState): void {
     accumulate(this.tree.totals, this.names, agent.total, -1);
     if (agent.hasReservations) this.accountReservations(agent.total, -1);
-    this.tree.markStale();
   }
 
   /** Reserved scalars count as consumed by their (innermost) role whether allocated or not. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseResources } from '../../../src/resources/flags.js';
 import { ResourceItem } from '../../../src/resources/resource.js';
+import { Resources } from '../../../src/resources/resources.js';
 import {
   addAgents,
   dynamicallyReserved,
@@ -140,6 +141,43 @@ describe('reservations', () => {
     const [offer] = allocator.allocate(T0);
     assert.equal(offer?.resources.cpus(), 1);
     assert.equal(new Map(allocator.roles().map((r) => [r.role, r])).get('eng')?.consumed.get('cpus'), 3);
+  });
+});
+
+describe('persistent volumes', () => {
+  it('CREATE on reserved disk: the volume comes back to its role only, intact', () => {
+    const allocator = makeAllocator();
+    addAgents(allocator, 1, 'cpus:1;mem:100;disk:1000');
+    const plainDisk = parseResources('disk:500');
+    const reservedDisk = plainDisk.pushReservation({ type: 'DYNAMIC', role: 'db', principal: 'p' });
+    assert.ok(allocator.updateAvailable('agent0', plainDisk, reservedDisk));
+    allocator.addFramework('db', spec(['db']), new Map(), true);
+    const [offer] = allocator.allocate(T0);
+    assert.ok(offer);
+    assert.equal(offer.resources.reserved('db').disk(), 500);
+    const consumed = reservedDisk.allocate('db');
+    const volume = Resources.from(
+      reservedDisk.items().map((item) =>
+        item.withMeta({
+          disk: { persistence: { id: 'pg' }, volume: { containerPath: 'data', mode: 'RW' } },
+        }),
+      ),
+    );
+    assert.ok(allocator.updateAllocation('db', 'agent0', consumed, volume));
+    const held = offer.resources.subtract(consumed).add(volume.allocate('db'));
+    allocator.recoverResources('db', 'agent0', held, 0, T0);
+    allocator.removeFramework('db');
+    allocator.addFramework('web', spec(['web']), new Map(), true);
+    const [forWeb] = allocator.allocate(T0 + 1000);
+    assert.ok(forWeb?.resources.persistentVolumes().isEmpty(), 'not offered to another role');
+    assert.equal(forWeb?.resources.disk(), 500);
+    allocator.addFramework('db2', spec(['db']), new Map(), true);
+    allocator.recoverResources('web', 'agent0', forWeb!.resources, 0, T0 + 1000);
+    allocator.removeFramework('web');
+    const [back] = allocator.allocate(T0 + 2000);
+    const pv = back?.resources.persistentVolumes().items()[0];
+    assert.equal(pv?.disk?.persistence?.id, 'pg');
+    assert.equal(pv?.scalar, 500);
   });
 });
 

@@ -458,8 +458,16 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       if (verdict === 'OFFERED') {
         this.record(client, agent, this.offer);
         if (this.exhausted(agent)) return true;
-      } else if (verdict === 'NOTHING_AVAILABLE' || verdict === 'QUOTA_LIMIT' || verdict === 'HEADROOM') {
-        // Both depend on the role only, not the framework: the role's other frameworks fare alike.
+      } else if (verdict === 'NOTHING_AVAILABLE') {
+        // Depends on the role only: the role's other frameworks fare alike.
+        return false;
+      } else if (
+        (verdict === 'QUOTA_LIMIT' || verdict === 'HEADROOM') &&
+        !agent.hasRevocable &&
+        !agent.hasShared
+      ) {
+        // Quota caps the role; only revocable or shared resources (which quota does not count)
+        // could still go to another framework of the role that has the capability.
         return false;
       }
     }

@@ -35,6 +35,11 @@ export interface FrameworkSpec {
   suppressedRoles: readonly string[];
   /** FrameworkInfo capability names that gate offers (GPU_RESOURCES, MULTI_ROLE, ...). */
   capabilities: ReadonlySet<string>;
+  /**
+   * `FrameworkInfo.offer_filters[role].min_allocatable_resources`: per role, alternatives that
+   * replace `--min_allocatable_resources` for this framework (an empty list: anything goes).
+   */
+  minAllocatable?: ReadonlyMap<string, readonly Resources[]>;
 }
 
 /** What the allocator needs to know of an agent. */

@@ -32,7 +32,7 @@ import {
 import { advancesGuarantee, chopToCaps, QuotaTracker, quotaState } from './quota.js';
 import { seededRandom, shuffleInPlace } from './random.js';
 import { FrameworkClient, type RoleNode, RoleSelf, RoleTree } from './role-tree.js';
-import type { AgentState, FrameworkState } from './state.js';
+import type { AgentState, FrameworkState, MinimumAlternative } from './state.js';
 
 /** What `evaluate` decides: an offer, or why not. Stage 1 adds "would not advance a guarantee". */
 type Verdict = OfferExplanationReason | 'NO_GUARANTEE_PROGRESS';
@@ -41,14 +41,6 @@ type Verdict = OfferExplanationReason | 'NO_GUARANTEE_PROGRESS';
 enum Stage {
   Guarantees = 1,
   FairShare = 2,
-}
-
-/** One `--min_allocatable_resources` alternative. */
-interface MinimumAlternative {
-  readonly resources: Resources;
-  /** Its scalar quantities, for the fast check when it has only scalars. */
-  readonly quantities: Quantities;
-  readonly scalarOnly: boolean;
 }
 
 /** A candidate offer computed for one agent, role and capability set, reused while still valid. */
@@ -78,7 +70,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
   private readonly order: AgentState[] = [];
   private nextAgentNumber = 0;
   private readonly random: () => number;
-  private minimum: MinimumAlternative[];
+  private readonly minimum: readonly MinimumAlternative[];
   private readonly allocationIntervalMs: number;
   private readonly filterGpuResources: boolean;
   private cycle = 0;
@@ -103,6 +95,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     stripped: false,
   };
   private worthMemoOffer: Resources | undefined;
+  private worthMemoMinimum: readonly MinimumAlternative[] | undefined;
   private worthMemo = false;
 
   constructor(options: AllocatorOptions) {
@@ -416,6 +409,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     }
     this.memoAgent = undefined;
     this.worthMemoOffer = undefined;
+    this.worthMemoMinimum = undefined;
     return output;
   }
 
@@ -487,6 +481,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     const framework = client.framework;
     if (agent.hasGpus && this.filterGpuResources && !framework.gpu) return 'CAPABILITY_MISSING';
     const role = client.role;
+    const minimum = framework.minimumByRole?.get(role.name) ?? this.minimum;
     const memo = this.candidate(agent, role.name, framework);
     let offer = memo.offer;
     if (offer.isEmpty()) return memo.stripped ? 'CAPABILITY_MISSING' : 'NOTHING_AVAILABLE';
@@ -494,10 +489,10 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       if (this.quota.capsFor(role, this.caps, this.limitCaps)) {
         const chopped = chopToCaps(offer, this.caps, this.names, this.chopScratch);
         if (chopped !== offer) {
-          if (chopped.isEmpty() || !this.worthOffering(chopped)) {
-            if (!this.worthOffering(offer)) return 'BELOW_MIN_ALLOCATABLE';
+          if (chopped.isEmpty() || !this.worthOffering(chopped, minimum)) {
+            if (!this.worthOffering(offer, minimum)) return 'BELOW_MIN_ALLOCATABLE';
             const limited = chopToCaps(offer, this.limitCaps, this.names, this.chopScratch);
-            return limited.isEmpty() || !this.worthOffering(limited) ? 'QUOTA_LIMIT' : 'HEADROOM';
+            return limited.isEmpty() || !this.worthOffering(limited, minimum) ? 'QUOTA_LIMIT' : 'HEADROOM';
           }
           offer = chopped;
         }
@@ -508,7 +503,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       if (guaranteed === undefined || !advancesGuarantee(offer, guaranteed, this.quota, this.names))
         return 'NO_GUARANTEE_PROGRESS';
     }
-    if (!this.worthOffering(offer)) return 'BELOW_MIN_ALLOCATABLE';
+    if (!this.worthOffering(offer, minimum)) return 'BELOW_MIN_ALLOCATABLE';
     const filter = blockingFilter(client, agent.number, offer, now);
     if (filter !== undefined) {
       this.blocking = filter;
@@ -565,21 +560,22 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     return memo;
   }
 
-  /** Whether `offer` holds at least one `--min_allocatable_resources` alternative. */
-  private worthOffering(offer: Resources): boolean {
-    if (this.minimum.length === 0) return !offer.isEmpty();
-    if (offer === this.worthMemoOffer) return this.worthMemo;
+  /** Whether `offer` holds at least one of the `minimum` alternatives (none: anything non-empty). */
+  private worthOffering(offer: Resources, minimum: readonly MinimumAlternative[]): boolean {
+    if (minimum.length === 0) return !offer.isEmpty();
+    if (offer === this.worthMemoOffer && minimum === this.worthMemoMinimum) return this.worthMemo;
     const quantities = this.offerQuantities;
     clear(quantities);
     accumulate(quantities, this.names, offer, 1);
     let worth = false;
-    for (const alternative of this.minimum) {
+    for (const alternative of minimum) {
       worth = alternative.scalarOnly
         ? containsQuantities(quantities, alternative.quantities)
         : offer.flatten().contains(alternative.resources);
       if (worth) break;
     }
     this.worthMemoOffer = offer;
+    this.worthMemoMinimum = minimum;
     this.worthMemo = worth;
     return worth;
   }
@@ -776,6 +772,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
         revocable: false,
         shared: false,
         refinement: false,
+        minimumByRole: undefined,
         allocations: new Map(),
         clients: new Map(),
       };
@@ -791,6 +788,12 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     framework.revocable = spec.capabilities.has(REVOCABLE_RESOURCES);
     framework.shared = spec.capabilities.has(SHARED_RESOURCES);
     framework.refinement = spec.capabilities.has(RESERVATION_REFINEMENT);
+    let minimumByRole: Map<string, readonly MinimumAlternative[]> | undefined;
+    for (const [role, alternatives] of spec.minAllocatable ?? []) {
+      minimumByRole ??= new Map();
+      minimumByRole.set(role, this.minimumAlternatives(alternatives));
+    }
+    framework.minimumByRole = minimumByRole;
   }
 
   private clientFor(framework: FrameworkState, role: string): FrameworkClient {
@@ -834,7 +837,7 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
     this.tree.prune(client.role);
   }
 
-  private minimumAlternatives(alternatives: readonly Resources[]): MinimumAlternative[] {
+  private minimumAlternatives(alternatives: readonly Resources[]): readonly MinimumAlternative[] {
     return alternatives.map((resources) => {
       const quantities: Quantities = [];
       accumulate(quantities, this.names, resources.flatten(), 1);
@@ -919,7 +922,12 @@ export class HierarchicalDrfAllocator implements HierarchicalAllocatorApi {
       case 'HEADROOM':
         return say('HEADROOM', "what is left is held back for other roles' unmet quota guarantees");
       case 'BELOW_MIN_ALLOCATABLE':
-        return say('BELOW_MIN_ALLOCATABLE', 'what is available is below --min_allocatable_resources');
+        return say(
+          'BELOW_MIN_ALLOCATABLE',
+          framework.minimumByRole?.has(role) === true
+            ? "what is available is below the framework's min_allocatable_resources for the role"
+            : 'what is available is below --min_allocatable_resources',
+        );
       case 'CAPABILITY_MISSING':
         return say(
           'CAPABILITY_MISSING',

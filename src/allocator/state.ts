@@ -22,6 +22,8 @@ export interface FrameworkState {
   revocable: boolean;
   shared: boolean;
   refinement: boolean;
+  /** Role → the framework's own minimum allocatable alternatives (offer filters), if any. */
+  minimumByRole: ReadonlyMap<string, readonly MinimumAlternative[]> | undefined;
   /** Agent number → what is allocated to the framework there (offered or in use), role-tagged. */
   readonly allocations: Map<number, Resources>;
   /** Role → the framework's client in that role's sorter (subscribed roles and roles it holds). */
@@ -59,6 +61,14 @@ export interface AgentState {
   readonly offeredTo: FrameworkClient[];
   offeredCount: number;
   offeredCycle: number;
+}
+
+/** One minimum allocatable alternative, as quantities for the fast check. */
+export interface MinimumAlternative {
+  readonly resources: Resources;
+  readonly quantities: Quantities;
+  /** Only scalars: the quantity vector decides alone. */
+  readonly scalarOnly: boolean;
 }
 
 /** A role's quota as vectors; limits are `Infinity` where the config sets none. */

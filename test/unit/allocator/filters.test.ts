@@ -140,6 +140,24 @@ describe('minimum allocatable resources', () => {
     });
   }
 
+  it("a framework's own per-role minimum (offer filters) replaces the global one", () => {
+    const allocator = makeAllocator({ minAllocatable: minimum });
+    addAgents(allocator, 1, 'cpus:2;mem:256');
+    const picky = new Map([['big', [parseResources('cpus:4')]]]);
+    allocator.addFramework('A', { ...spec(['big', 'small']), minAllocatable: picky }, new Map(), true);
+    const allocations = allocator.allocate(T0);
+    assert.deepEqual(
+      allocations.map((a) => a.role),
+      ['small'],
+    );
+    declineAll(allocator, allocations, 0, T0);
+    allocator.suppressOffers('A', ['small']);
+    allocator.allocate(T0 + 1000);
+    const [e] = allocator.explain('A', 'agent0').filter((x) => x.role === 'big');
+    assert.equal(e?.reason, 'BELOW_MIN_ALLOCATABLE');
+    assert.match(e?.message ?? '', /framework's min_allocatable_resources/);
+  });
+
   it('non-scalar alternatives are honoured too', () => {
     const allocator = makeAllocator({ minAllocatable: [parseResources('ports:[1-2]')] });
     addAgents(allocator, 1, 'cpus:1;ports:[1-5]');

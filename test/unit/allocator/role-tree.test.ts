@@ -21,6 +21,7 @@ function framework(id: string): FrameworkState {
     revocable: false,
     shared: false,
     refinement: false,
+    minimumByRole: undefined,
     allocations: new Map(),
     clients: new Map(),
   };

@@ -75,7 +75,7 @@ describe('JsonTextSink', () => {
       }
     }
     assert.equal(pauses, 2);
-    // Never before a slice of 8 ms: far more calls than the clock is read for.
+    // Not before a slice has run 8 ms: that is far more than 64 calls of this loop.
     assert.ok(calls > 64, `${calls} calls`);
     assert.equal(sink.yields, pauses);
     const idle = new JsonTextSink(false);

@@ -7,8 +7,16 @@ export function describeHost(report: HostReport): string[] {
     `root:         ${yesNo(report.root)}`,
     `cgroups:      ${report.cgroups}${report.hybridV2Controllers.length ? ` (v2 still owns: ${report.hybridV2Controllers.join(', ')})` : ''}`,
     `overlayfs:    ${yesNo(report.overlayfs)}`,
-    `OCI runtimes: ${Object.entries(report.runtimes).map(([n, p]) => `${n} (${p})`).join(', ') || 'none'}`,
-    `image tools:  ${Object.entries(report.tools).map(([n, p]) => `${n} (${p})`).join(', ') || 'none'}`,
+    `OCI runtimes: ${
+      Object.entries(report.runtimes)
+        .map(([n, p]) => `${n} (${p})`)
+        .join(', ') || 'none'
+    }`,
+    `image tools:  ${
+      Object.entries(report.tools)
+        .map(([n, p]) => `${n} (${p})`)
+        .join(', ') || 'none'
+    }`,
   ];
   const best = bestIsolation(report);
   lines.push(`isolation:    ${best.isolation}`, `              ${best.reason}`);

@@ -10,7 +10,11 @@ export function registerLocal(program: Command): void {
     .option('--agents <n>', 'number of agents', '1')
     .action(async (opts: { port: string; agents: string }) => {
       const { runLocalCluster } = await import('../local/cluster.js');
-      await runLocalCluster({ masterPort: Number(opts.port), agents: Number(opts.agents), host: probeHost() });
+      await runLocalCluster({
+        masterPort: Number(opts.port),
+        agents: Number(opts.agents),
+        host: probeHost(),
+      });
     });
 }
 

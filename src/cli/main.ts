@@ -38,7 +38,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`strata: ${err.message}`);
       return 2;
     }
-    if (err && typeof err === 'object' && 'exitCode' in err && typeof err.exitCode === 'number') return err.exitCode;
+    if (err && typeof err === 'object' && 'exitCode' in err && typeof err.exitCode === 'number')
+      return err.exitCode;
     console.error(`strata: ${(err as Error).message ?? String(err)}`);
     return 1;
   }

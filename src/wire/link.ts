@@ -129,7 +129,9 @@ export function linkUpgradeHandler<InSchema extends DescMessage, OutSchema exten
       );
       return;
     }
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${LINK_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${LINK_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+    );
     const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     onLink(new LinkConnection(socket, inSchema, outSchema, remote, head), req);
   };

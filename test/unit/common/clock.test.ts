@@ -23,9 +23,11 @@ describe('ManualClock', () => {
   it('lets a cancelled timeout never fire', () => {
     const clock = new ManualClock();
     let fired = false;
-    clock.setTimeout(() => {
-      fired = true;
-    }, 10).cancel();
+    clock
+      .setTimeout(() => {
+        fired = true;
+      }, 10)
+      .cancel();
     clock.advance(100);
     assert.equal(fired, false);
   });

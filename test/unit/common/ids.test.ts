@@ -24,7 +24,8 @@ describe('ids', () => {
 
   it('rejects ids that cannot be path components', () => {
     for (const bad of ['', '.', '..', 'a/b', 'a\nb', 'x'.repeat(256)]) assert.ok(invalidIdReason(bad), bad);
-    for (const good of ['task-1', 'a.b', 'ünïcode', 'x'.repeat(255)]) assert.equal(invalidIdReason(good), undefined);
+    for (const good of ['task-1', 'a.b', 'ünïcode', 'x'.repeat(255)])
+      assert.equal(invalidIdReason(good), undefined);
     assert.throws(
       () => assertValidId('task ID', 'a/b'),
       (e: unknown) => isStrataError(e, 'ID_INVALID') && /task ID 'a\/b'/.test(e.message),

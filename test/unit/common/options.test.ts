@@ -67,14 +67,22 @@ describe('options', () => {
   });
 
   it('rejects unknown flags by name, with a suggestion', () => {
-    expectError(() => parseOptions(table, ['--work_dri=/x']), 'OPTIONS_UNKNOWN_FLAG', /--work_dri.*did you mean '--work_dir'/);
+    expectError(
+      () => parseOptions(table, ['--work_dri=/x']),
+      'OPTIONS_UNKNOWN_FLAG',
+      /--work_dri.*did you mean '--work_dir'/,
+    );
     expectError(() => parseOptions(table, ['--bogus']), 'OPTIONS_UNKNOWN_FLAG', /'--bogus'$/);
   });
 
   it('rejects malformed values naming the flag', () => {
     expectError(() => parseOptions(table, ['--port=abc']), 'OPTIONS_BAD_VALUE', /'--port'.*not a number/);
     expectError(() => parseOptions(table, ['--port=70000']), 'OPTIONS_BAD_VALUE', /'--port'.*not a port/);
-    expectError(() => parseOptions(table, ['--offer_timeout=5']), 'OPTIONS_BAD_VALUE', /offer_timeout.*duration/);
+    expectError(
+      () => parseOptions(table, ['--offer_timeout=5']),
+      'OPTIONS_BAD_VALUE',
+      /offer_timeout.*duration/,
+    );
     expectError(() => parseOptions(table, ['--recover=maybe']), 'OPTIONS_BAD_VALUE', /reconnect, cleanup/);
     expectError(() => parseOptions(table, ['--work_dir']), 'OPTIONS_BAD_VALUE', /missing value/);
     expectError(() => parseOptions(table, [], { STRATA_PORT: 'x' }), 'OPTIONS_BAD_VALUE', /environment/);
@@ -83,8 +91,15 @@ describe('options', () => {
   it('reads file:// values', () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-opt-'));
     writeFileSync(join(dir, 'dir.txt'), '/from/file\n');
-    assert.equal(parseOptions(table, [`--work_dir=file://${join(dir, 'dir.txt')}`]).values.work_dir, '/from/file');
-    expectError(() => parseOptions(table, ['--work_dir=file:///nonexistent/x']), 'OPTIONS_BAD_VALUE', /cannot read/);
+    assert.equal(
+      parseOptions(table, [`--work_dir=file://${join(dir, 'dir.txt')}`]).values.work_dir,
+      '/from/file',
+    );
+    expectError(
+      () => parseOptions(table, ['--work_dir=file:///nonexistent/x']),
+      'OPTIONS_BAD_VALUE',
+      /cannot read/,
+    );
   });
 
   it('renders /flags values and help from the same table', () => {

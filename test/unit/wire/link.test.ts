@@ -59,7 +59,9 @@ describe('strata-link/1', () => {
       }),
     );
     for (let i = 0; i < 100; i++) {
-      link.send(create(AgentToMasterSchema, { type: AgentToMaster_Type.PONG, pong: { sequence: BigInt(i) } }));
+      link.send(
+        create(AgentToMasterSchema, { type: AgentToMaster_Type.PONG, pong: { sequence: BigInt(i) } }),
+      );
     }
     await done;
     assert.deepEqual(
@@ -84,7 +86,9 @@ describe('strata-link/1', () => {
   it('closes a link whose peer sends garbage, without crashing', async () => {
     const before = serverSide.length;
     const socket = connect(port, '127.0.0.1');
-    socket.write(`GET ${LINK_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: strata-link/1\r\n\r\n`);
+    socket.write(
+      `GET ${LINK_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: strata-link/1\r\n\r\n`,
+    );
     while (serverSide.length === before) await new Promise((r) => setTimeout(r, 5));
     const peer = serverSide[serverSide.length - 1]!;
     const closed = new Promise<string>((resolve) => peer.attach({ onMessage: () => {}, onClose: resolve }));

@@ -9,10 +9,8 @@ import {
   intOption,
   type OptionTable,
   stringOption,
+  validPort,
 } from '../common/options.js';
-
-const validPort = (port: number): string | undefined =>
-  port < 0 || port > 65535 ? `${port} is not a TCP port (0-65535)` : undefined;
 
 export const agentFlags = {
   master: stringOption({

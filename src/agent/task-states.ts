@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import {
   type FrameworkInfo,
-  FrameworkInfo_Capability_Type,
   TaskState,
   type TaskStatus,
   type TaskStatus_Reason,
@@ -14,33 +13,13 @@ import {
   TaskStatusSchema,
 } from '../wire/gen/mesos/v1/mesos_pb.js';
 
-const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
-  TaskState.TASK_FINISHED,
-  TaskState.TASK_FAILED,
-  TaskState.TASK_KILLED,
-  TaskState.TASK_ERROR,
-  TaskState.TASK_LOST,
-  TaskState.TASK_DROPPED,
-  TaskState.TASK_GONE,
-  TaskState.TASK_GONE_BY_OPERATOR,
-]);
+import { isPartitionAware as isPartitionAwareFramework } from '../wire/task-states.js';
 
-export function isTerminalState(state: TaskState): boolean {
-  return TERMINAL_STATES.has(state);
-}
-
-export function isPartitionAware(info: FrameworkInfo): boolean {
-  return info.capabilities.some((c) => c.type === FrameworkInfo_Capability_Type.PARTITION_AWARE);
-}
+export { isPartitionAware, isTerminalState, taskStateName } from '../wire/task-states.js';
 
 /** TASK_DROPPED for partition-aware frameworks, TASK_LOST for the others. */
 export function droppedOrLost(info: FrameworkInfo): TaskState {
-  return isPartitionAware(info) ? TaskState.TASK_DROPPED : TaskState.TASK_LOST;
-}
-
-/** `TASK_RUNNING` for `TaskState.TASK_RUNNING`: the enum name as Mesos prints it. */
-export function taskStateName(state: TaskState): string {
-  return TaskState[state] ?? String(state);
+  return isPartitionAwareFramework(info) ? TaskState.TASK_DROPPED : TaskState.TASK_LOST;
 }
 
 /** A fresh random (version 4) UUID as the 16 bytes status updates carry. */

@@ -178,6 +178,11 @@ export function listOption(def: WithDefault<readonly string[]>): Option<readonly
   );
 }
 
+/** Shared check for `--port` flags. */
+export function validPort(port: number): string | undefined {
+  return port < 0 || port > 65535 ? `${port} is not a TCP port (0-65535)` : undefined;
+}
+
 export type OptionTable = Record<string, Option<unknown>>;
 export type OptionValues<T extends OptionTable> = {
   readonly [K in keyof T]: T[K] extends Option<infer V> ? V : never;

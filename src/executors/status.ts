@@ -60,20 +60,7 @@ export function buildTaskStatus(
   return status;
 }
 
-const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
-  TaskState.TASK_FINISHED,
-  TaskState.TASK_FAILED,
-  TaskState.TASK_KILLED,
-  TaskState.TASK_ERROR,
-  TaskState.TASK_LOST,
-  TaskState.TASK_DROPPED,
-  TaskState.TASK_GONE,
-  TaskState.TASK_GONE_BY_OPERATOR,
-]);
-
-export function isTerminalState(state: TaskState): boolean {
-  return TERMINAL_STATES.has(state);
-}
+export { isTerminalState } from '../wire/task-states.js';
 
 /** How the task's process ended, as node:child_process reports it. */
 export type ProcessExit = { code: number; signal?: undefined } | { code?: undefined; signal: NodeJS.Signals };

@@ -23,6 +23,7 @@ import type { Resources } from '../resources/resources.js';
 import { Scalar } from '../resources/scalar.js';
 import { type Task, TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { formatDouble } from '../wire/json-text.js';
+import { taskStateName } from '../wire/task-states.js';
 import { type MasterFlags, masterFlags } from './flags.js';
 import {
   agentActive,
@@ -43,7 +44,6 @@ import {
 } from './legacy-json.js';
 import type { FrameworkRecord, Master } from './master.js';
 import { metricsSnapshot } from './metrics.js';
-import { taskStateName } from './task-states.js';
 
 export interface EndpointContext {
   flags: OptionValues<MasterFlags>;

@@ -41,8 +41,8 @@ import {
 } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { formatDouble, quoteJsonString, stringifyJson } from '../wire/json-text.js';
 import { toMesosJsonText } from '../wire/mesos-json.js';
+import { hasCapability, taskStateName } from '../wire/task-states.js';
 import type { AgentRecord, FrameworkRecord, Master, OfferRecord } from './master.js';
-import { hasCapability, taskStateName } from './task-states.js';
 
 /** How long one synchronous stretch of work may run before the event loop gets a turn. */
 const SLICE_MS = 8;

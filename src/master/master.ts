@@ -56,11 +56,11 @@ import {
   type StatusUpdate,
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { LinkConnection } from '../wire/link.js';
+import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } from '../wire/task-states.js';
 import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
 import type { SchedulerStream } from './scheduler-stream.js';
-import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } from './task-states.js';
 
 export type AgentLink = LinkConnection<typeof AgentToMasterSchema, typeof MasterToAgentSchema>;
 

@@ -1,11 +1,7 @@
 /**
  * Task state rules shared by master and agent (reference mesos-v1-api.md section 2.9).
  */
-import {
-  type FrameworkInfo,
-  FrameworkInfo_Capability_Type,
-  TaskState,
-} from '../wire/gen/mesos/v1/mesos_pb.js';
+import { type FrameworkInfo, FrameworkInfo_Capability_Type, TaskState } from './gen/mesos/v1/mesos_pb.js';
 
 const TERMINAL = new Set<TaskState>([
   TaskState.TASK_FINISHED,

@@ -17,6 +17,7 @@ import {
   TaskStatus_Source,
   TaskStatusSchema,
 } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { isTerminalState } from '../wire/task-states.js';
 
 export const STATUS_UUID_BYTES = 16;
 
@@ -60,7 +61,7 @@ export function buildTaskStatus(
   return status;
 }
 
-export { isTerminalState } from '../wire/task-states.js';
+export { isTerminalState };
 
 /** How the task's process ended, as node:child_process reports it. */
 export type ProcessExit = { code: number; signal?: undefined } | { code?: undefined; signal: NodeJS.Signals };
@@ -149,3 +150,89 @@ export const KILLED_BEFORE_START_MESSAGE = 'Task was killed before its command w
 export function launchFailedMessage(detail: string): string {
   return `Failed to launch command: ${detail}`;
 }
+
+// --- nested containers (the default executor) ---------------------------------------------------
+
+/** The signal name for a signal number on this platform, if it has one. */
+export function signalName(signal: number): NodeJS.Signals | undefined {
+  for (const [name, number] of Object.entries(osConstants.signals)) {
+    if (number === signal) return name as NodeJS.Signals;
+  }
+  return undefined;
+}
+
+/**
+ * A raw wait(2) status, as WAIT_NESTED_CONTAINER's `exit_status` carries it, as a ProcessExit:
+ * undefined for a status that is not an end (stopped, continued) or a signal this platform does
+ * not name.
+ */
+export function waitStatusToExit(status: number): ProcessExit | undefined {
+  const termination = status & 0x7f;
+  if (termination === 0) return { code: (status >> 8) & 0xff };
+  // 0x7f: stopped or continued (WIFSTOPPED / WIFCONTINUED), not an end.
+  if (termination === 0x7f) return undefined;
+  const name = signalName(termination);
+  return name === undefined ? undefined : { signal: name };
+}
+
+/** stout's WSTRINGIFY of a raw wait status (`exited with status 1`, `terminated with signal Killed`). */
+export function describeWaitStatus(status: number): string {
+  const exit = waitStatusToExit(status);
+  if (exit !== undefined) return describeExit(exit);
+  const termination = status & 0x7f;
+  if (termination === 0x7f) return `stopped with signal ${(status >> 8) & 0xff}`;
+  return `terminated with signal Unknown signal ${termination}`;
+}
+
+/** What WAIT_NESTED_CONTAINER answered, reduced to what decides a task's terminal update. */
+export interface NestedContainerTermination {
+  /** The raw wait status, when the agent knows it. */
+  exitStatus?: number | undefined;
+  /** A terminal state the agent chose (a resource limitation, say), overriding the exit status. */
+  state?: TaskState | undefined;
+  reason?: TaskStatus_Reason | undefined;
+  /** The agent's explanation, appended to the exit description. */
+  message?: string | undefined;
+}
+
+/**
+ * The terminal update for a task whose nested container ended, in the default executor's order
+ * (reference §3.5): exit status 0 ⇒ FINISHED even if the task was being killed (it finished its
+ * work on SIGTERM); else killed for `max_completion_time` ⇒ FAILED with
+ * REASON_MAX_COMPLETION_TIME_REACHED; else killed ⇒ KILLED; else FAILED. A terminal state and a
+ * reason from the agent win over that (a container limitation is why the task ended).
+ */
+export function nestedContainerOutcome(
+  termination: NestedContainerTermination,
+  killCause: KillCause | undefined,
+): TerminalOutcome {
+  const { exitStatus } = termination;
+  let message =
+    exitStatus === undefined
+      ? 'Command terminated with unknown status'
+      : `Command ${describeWaitStatus(exitStatus)}`;
+  let state: TaskState;
+  let reason: TaskStatus_Reason | undefined;
+  if (exitStatus !== undefined && (exitStatus & 0xffff) === 0) {
+    state = TaskState.TASK_FINISHED;
+  } else if (killCause === 'max-completion-time') {
+    state = TaskState.TASK_FAILED;
+    reason = TaskStatus_Reason.MAX_COMPLETION_TIME_REACHED;
+  } else if (killCause !== undefined) {
+    state = TaskState.TASK_KILLED;
+  } else {
+    state = TaskState.TASK_FAILED;
+  }
+  if (termination.state !== undefined && isTerminalState(termination.state)) state = termination.state;
+  if (termination.reason !== undefined) reason = termination.reason;
+  if (termination.message !== undefined && termination.message !== '') {
+    message = `${message}: ${termination.message}`;
+  }
+  return reason === undefined ? { state, message } : { state, message, reason };
+}
+
+export function containerLaunchFailedMessage(detail: string): string {
+  return `Failed to launch the task's container: ${detail}`;
+}
+
+export const KILLED_BEFORE_CONTAINER_LAUNCH_MESSAGE = 'Task was killed before its container was launched';

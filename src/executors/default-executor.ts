@@ -409,6 +409,8 @@ export class DefaultExecutor {
   // --- killing ----------------------------------------------------------------------------------
 
   private requestKill(child: Child, graceMs: number, cause: KillCause): void {
+    // A lost executor has already SIGKILLed what it could; nothing it reports is heard any more.
+    if (this.agentLost) return;
     switch (child.phase) {
       case 'launching': {
         const earlier = child.pendingKill;

@@ -36,8 +36,12 @@ import {
   type AgentInfo,
   AgentInfo_Capability_Type,
   AgentInfoSchema,
+  type CommandInfo,
+  type ContainerID,
+  type ContainerInfo,
   ContainerStatusSchema,
   type ExecutorInfo,
+  ExecutorInfo_Type,
   ExecutorInfoSchema,
   type FrameworkInfo,
   FrameworkInfoSchema,
@@ -59,6 +63,7 @@ import {
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import {
   commandExecutorInfo,
+  defaultExecutorCommand,
   executorEnvironment,
   executorProgram,
   executorRunsDir,
@@ -66,6 +71,12 @@ import {
   shutdownGracePeriodMs,
 } from './executor-launch.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+import {
+  type ContainerTermination,
+  type LaunchOutcome,
+  NestedContainers,
+  type RootContainer,
+} from './nested-containers.js';
 import { type StatusUpdate, StatusUpdateManager } from './status-updates.js';
 import { agentStatus, droppedOrLost, isTerminalState, taskStateName, uuidText } from './task-states.js';
 
@@ -94,6 +105,8 @@ export interface AgentConfig {
   executorBaseEnvironment: Readonly<Record<string, string | undefined>>;
   /** How to run the built-in command executor; undefined when it is not installed. */
   commandExecutor: { file: string; args: readonly string[] } | undefined;
+  /** How to run the built-in default executor (task groups); absent when it is not installed. */
+  defaultExecutor?: { file: string; args: readonly string[] } | undefined;
 }
 
 export interface AgentDeps {
@@ -109,10 +122,17 @@ export type ExecutorPhase = 'registering' | 'running' | 'terminating' | 'termina
 /** queued: waiting for the executor to subscribe; launched: sent to it; terminated: terminal update not yet acknowledged. */
 export type TaskPhase = 'queued' | 'launched' | 'terminated';
 
+/** The tasks of one RUN_TASK_GROUP: they reach the executor together, in one LAUNCH_GROUP. */
+export interface TaskGroup {
+  taskIds: readonly string[];
+}
+
 export interface TaskEntry {
   info: TaskInfo;
   task: Task;
   phase: TaskPhase;
+  /** Set for a task that came in a task group. */
+  group?: TaskGroup;
 }
 
 interface ExecutorStream {
@@ -171,6 +191,8 @@ export class Agent {
   private id: string | undefined;
   private stopping = false;
   readonly updates: StatusUpdateManager;
+  /** Containers launched below executor containers through the operator API. */
+  readonly containers: NestedContainers;
 
   constructor(
     readonly config: AgentConfig,
@@ -184,6 +206,11 @@ export class Agent {
       ...(deps.statusUpdateRetry
         ? { retryMinMs: deps.statusUpdateRetry.minMs, retryMaxMs: deps.statusUpdateRetry.maxMs }
         : {}),
+    });
+    this.containers = new NestedContainers({
+      launch: (spec) => this.deps.launch(spec),
+      log: deps.log,
+      root: (containerId) => this.rootContainer(containerId),
     });
   }
 
@@ -277,14 +304,13 @@ export class Agent {
           this.runTask(message.runTask.frameworkInfo, message.runTask.task);
         }
         return;
-      case MasterToAgent_Type.RUN_TASK_GROUP:
-        if (message.runTaskGroup) {
-          this.refuseTaskGroup(
-            message.runTaskGroup.frameworkInfo,
-            message.runTaskGroup.taskGroup?.tasks ?? [],
-          );
+      case MasterToAgent_Type.RUN_TASK_GROUP: {
+        const run = message.runTaskGroup;
+        if (run?.frameworkInfo && run.executor) {
+          this.runTaskGroup(run.frameworkInfo, run.executor, run.taskGroup?.tasks ?? []);
         }
         return;
+      }
       case MasterToAgent_Type.KILL_TASK:
         if (message.killTask) {
           this.killTask(
@@ -342,22 +368,10 @@ export class Agent {
       log.warn({ frameworkId, taskId }, 'RUN_TASK without a framework or task id; dropped');
       return;
     }
-    let framework = this.frameworks.get(frameworkId);
-    if (framework?.phase === 'terminating') {
+    const framework = this.frameworkFor(frameworkInfo);
+    if (!framework) {
       log.warn({ frameworkId, taskId }, 'ignoring a task of a framework that is shutting down');
       return;
-    }
-    if (!framework) {
-      framework = {
-        id: frameworkId,
-        info: create(FrameworkInfoSchema, frameworkInfo),
-        phase: 'running',
-        executors: new Map(),
-        completedExecutors: [],
-      };
-      this.frameworks.set(frameworkId, framework);
-    } else {
-      framework.info = create(FrameworkInfoSchema, frameworkInfo);
     }
     if (this.findTask(frameworkId, taskId)) {
       log.warn({ frameworkId, taskId }, 'a task with this id is already on this agent; RUN_TASK ignored');
@@ -378,10 +392,104 @@ export class Agent {
       return;
     }
     const executor = existing ?? this.newExecutor(framework, info, task.executor === undefined);
-    const entry: TaskEntry = { info: task, task: this.taskRecord(framework, task, info), phase: 'queued' };
+    // Command tasks have no ExecutorInfo of their own: Mesos leaves their executor_id unset.
+    const entry: TaskEntry = {
+      info: task,
+      task: this.taskRecord(framework, task, task.executor ? info.executorId : undefined),
+      phase: 'queued',
+    };
     executor.tasks.set(taskId, entry);
     log.info({ frameworkId, executorId, taskId }, 'task queued');
     if (executor.phase === 'running') this.deliver(executor, entry);
+    if (!existing) {
+      this.startExecutor(framework, executor).catch((err: unknown) =>
+        log.error({ err, frameworkId, executorId }, 'starting the executor failed unexpectedly'),
+      );
+    }
+  }
+
+  /** The framework's record, created or refreshed from `info`; undefined while it shuts down. */
+  private frameworkFor(info: FrameworkInfo): FrameworkRecord | undefined {
+    const frameworkId = info.id?.value ?? '';
+    const framework = this.frameworks.get(frameworkId);
+    if (framework?.phase === 'terminating') return undefined;
+    if (framework) {
+      framework.info = create(FrameworkInfoSchema, info);
+      return framework;
+    }
+    const created: FrameworkRecord = {
+      id: frameworkId,
+      info: create(FrameworkInfoSchema, info),
+      phase: 'running',
+      executors: new Map(),
+      completedExecutors: [],
+    };
+    this.frameworks.set(frameworkId, created);
+    return created;
+  }
+
+  /**
+   * RUN_TASK_GROUP (reference sections 2.4 and 3.5): every task of the group goes to one executor
+   * (normally the built-in default executor, which runs each task in a nested container) in one
+   * LAUNCH_GROUP event, once it has subscribed. An executor that already runs here gets the group
+   * as another LAUNCH_GROUP.
+   */
+  runTaskGroup(frameworkInfo: FrameworkInfo, executorInfo: ExecutorInfo, tasks: readonly TaskInfo[]): void {
+    const log = this.deps.log;
+    const frameworkId = frameworkInfo.id?.value ?? '';
+    const executorId = executorInfo.executorId?.value ?? '';
+    const taskIds = tasks.map((t) => t.taskId?.value ?? '');
+    if (frameworkId === '' || executorId === '' || tasks.length === 0 || taskIds.includes('')) {
+      log.warn(
+        { frameworkId, executorId, taskIds },
+        'RUN_TASK_GROUP without framework, executor or task ids; dropped',
+      );
+      return;
+    }
+    const framework = this.frameworkFor(frameworkInfo);
+    if (!framework) {
+      log.warn({ frameworkId, taskIds }, 'ignoring a task group of a framework that is shutting down');
+      return;
+    }
+    const duplicate = taskIds.find((taskId) => this.findTask(frameworkId, taskId));
+    if (duplicate !== undefined || new Set(taskIds).size !== taskIds.length) {
+      log.warn(
+        { frameworkId, taskIds, duplicate },
+        'a task of this group is already on this agent; group ignored',
+      );
+      return;
+    }
+    const info = create(ExecutorInfoSchema, executorInfo);
+    if (!info.frameworkId) info.frameworkId = { $typeName: 'mesos.v1.FrameworkID', value: framework.id };
+    const existing = framework.executors.get(executorId);
+    if (existing && (existing.phase === 'terminating' || existing.phase === 'terminated')) {
+      log.warn({ frameworkId, executorId, taskIds }, 'task group for an executor that is terminating');
+      for (const taskId of taskIds) {
+        this.agentUpdate(framework, undefined, taskId, {
+          state: droppedOrLost(framework.info),
+          reason: TaskStatus_Reason.EXECUTOR_TERMINATED,
+          message: 'Executor terminating',
+        });
+      }
+      return;
+    }
+    const executor = existing ?? this.newExecutor(framework, info, false);
+    const group: TaskGroup = { taskIds };
+    const entries: TaskEntry[] = [];
+    for (const task of tasks) {
+      if (!task.agentId && this.id) task.agentId = { $typeName: 'mesos.v1.AgentID', value: this.id };
+      const entry: TaskEntry = {
+        info: task,
+        task: this.taskRecord(framework, task, executor.info.executorId),
+        phase: 'queued',
+        group,
+      };
+      executor.tasks.set(task.taskId?.value ?? '', entry);
+      entries.push(entry);
+    }
+    log.info({ frameworkId, executorId, taskIds }, 'task group queued');
+    const first = entries[0];
+    if (executor.phase === 'running' && first) this.deliver(executor, first);
     if (!existing) {
       this.startExecutor(framework, executor).catch((err: unknown) =>
         log.error({ err, frameworkId, executorId }, 'starting the executor failed unexpectedly'),
@@ -399,13 +507,16 @@ export class Agent {
     return commandExecutorInfo(task, framework.info, { path: program.file, args: program.args });
   }
 
-  private taskRecord(framework: FrameworkRecord, task: TaskInfo, executor: ExecutorInfo): Task {
+  private taskRecord(
+    framework: FrameworkRecord,
+    task: TaskInfo,
+    executorId: ExecutorInfo['executorId'],
+  ): Task {
     return create(TaskSchema, {
       name: task.name,
       taskId: task.taskId,
       frameworkId: { value: framework.id },
-      // Command tasks have no ExecutorInfo of their own: Mesos leaves executor_id unset for them.
-      ...(task.executor ? { executorId: executor.executorId } : {}),
+      ...(executorId ? { executorId } : {}),
       ...(this.id ? { agentId: { value: this.id } } : {}),
       state: TaskState.TASK_STAGING,
       resources: task.resources,
@@ -457,9 +568,15 @@ export class Agent {
 
   private async startExecutor(framework: FrameworkRecord, executor: ExecutorRecord): Promise<void> {
     const log = this.deps.log.child({ frameworkId: framework.id, executorId: executor.id });
-    const command = executor.info.command;
+    let command: CommandInfo | undefined = executor.info.command;
     let program: ProgramSpec;
     try {
+      if (executor.info.type === ExecutorInfo_Type.DEFAULT && !command) {
+        const builtIn = this.config.defaultExecutor;
+        if (!builtIn)
+          throw new Error('the built-in default executor is not installed (build the project first)');
+        command = defaultExecutorCommand({ path: builtIn.file, args: builtIn.args });
+      }
       if (!command) throw new Error('the ExecutorInfo has no command');
       // The ids become path components of the sandbox: `..` or `/` must never reach the filesystem.
       for (const [kind, id] of [
@@ -543,32 +660,32 @@ export class Agent {
     this.executorGone(framework, executor, undefined);
   }
 
-  /** Hands a queued task to a subscribed executor. */
+  /**
+   * Hands a queued task to a subscribed executor: LAUNCH, or for a task of a group one
+   * LAUNCH_GROUP with every task of the group still queued (a task killed meanwhile stays out).
+   */
   private deliver(executor: ExecutorRecord, entry: TaskEntry): void {
     if (!executor.connection || entry.phase !== 'queued') return;
-    entry.phase = 'launched';
     executor.everLaunched = true;
-    this.sendEvent(executor, { type: Event_Type.LAUNCH, launch: { task: entry.info } });
+    const group = entry.group;
+    if (!group) {
+      entry.phase = 'launched';
+      this.sendEvent(executor, { type: Event_Type.LAUNCH, launch: { task: entry.info } });
+      return;
+    }
+    const members = this.queuedMembers(executor, group);
+    for (const member of members) member.phase = 'launched';
+    this.sendEvent(executor, {
+      type: Event_Type.LAUNCH_GROUP,
+      launchGroup: { taskGroup: { tasks: members.map((m) => m.info) } },
+    });
   }
 
-  private refuseTaskGroup(frameworkInfo: FrameworkInfo | undefined, tasks: readonly TaskInfo[]): void {
-    const frameworkId = frameworkInfo?.id?.value ?? '';
-    if (!frameworkInfo || frameworkId === '') return;
-    this.deps.log.warn({ frameworkId, tasks: tasks.length }, 'task groups are not supported by this agent');
-    const framework: FrameworkRecord = this.frameworks.get(frameworkId) ?? {
-      id: frameworkId,
-      info: frameworkInfo,
-      phase: 'running',
-      executors: new Map(),
-      completedExecutors: [],
-    };
-    for (const task of tasks) {
-      this.agentUpdate(framework, undefined, task.taskId?.value ?? '', {
-        state: TaskState.TASK_FAILED,
-        reason: TaskStatus_Reason.CONTAINER_LAUNCH_FAILED,
-        message: 'Task groups (LAUNCH_GROUP) are not supported by this agent',
-      });
-    }
+  private queuedMembers(executor: ExecutorRecord, group: TaskGroup): TaskEntry[] {
+    return group.taskIds.flatMap((taskId) => {
+      const member = executor.tasks.get(taskId);
+      return member?.group === group && member.phase === 'queued' ? [member] : [];
+    });
   }
 
   // ------------------------------------------------------------------ the executor API
@@ -912,22 +1029,14 @@ export class Agent {
         log.info('ignoring kill: the executor is terminating');
         return;
       case 'registering':
-        this.agentUpdate(framework, executor, taskId, {
-          state: TaskState.TASK_KILLED,
-          reason: TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH,
-          message: 'Killed before delivery to the executor',
-        });
+        this.killQueued(framework, executor, entry);
         if (![...executor.tasks.values()].some((e) => e.phase !== 'terminated')) {
           this.shutdownExecutor(executor, 'its only tasks were killed before it subscribed');
         }
         return;
       case 'running':
         if (entry.phase === 'queued') {
-          this.agentUpdate(framework, executor, taskId, {
-            state: TaskState.TASK_KILLED,
-            reason: TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH,
-            message: 'Killed before delivery to the executor',
-          });
+          this.killQueued(framework, executor, entry);
           return;
         }
         log.info('asking the executor to kill the task');
@@ -935,6 +1044,18 @@ export class Agent {
           type: Event_Type.KILL,
           kill: { taskId: { value: taskId }, ...(killPolicy ? { killPolicy } : {}) },
         });
+    }
+  }
+
+  /** A task not yet delivered is killed by the agent; a queued group is killed as a whole. */
+  private killQueued(framework: FrameworkRecord, executor: ExecutorRecord, entry: TaskEntry): void {
+    const victims = entry.group ? this.queuedMembers(executor, entry.group) : [entry];
+    for (const victim of victims) {
+      this.agentUpdate(framework, executor, victim.task.taskId?.value ?? '', {
+        state: TaskState.TASK_KILLED,
+        reason: TaskStatus_Reason.TASK_KILLED_DURING_LAUNCH,
+        message: 'Killed before delivery to the executor',
+      });
     }
   }
 
@@ -1041,6 +1162,13 @@ export class Agent {
       );
     }
     executor.markGone();
+    // Nested containers die with their executor's container (Mesos destroys children first; a
+    // posix executor is already gone by now, so they follow it).
+    this.containers
+      .destroyTree(executor.containerId)
+      .catch((err: unknown) =>
+        this.deps.log.error({ err, executorId: executor.id }, 'destroying nested containers failed'),
+      );
     this.maybeRemoveExecutor(framework, executor);
   }
 
@@ -1066,6 +1194,57 @@ export class Agent {
     this.completedFrameworks.push(framework);
     if (this.completedFrameworks.length > MAX_COMPLETED_FRAMEWORKS) this.completedFrameworks.shift();
     this.deps.log.info({ frameworkId: framework.id }, 'framework removed from this agent');
+  }
+
+  // ------------------------------------------------------------------ containers (operator API)
+
+  private executorByContainer(containerId: string): ExecutorRecord | undefined {
+    for (const framework of this.frameworks.values()) {
+      for (const executor of framework.executors.values()) {
+        if (executor.containerId === containerId && executor.phase !== 'terminated') return executor;
+      }
+    }
+    return undefined;
+  }
+
+  /** The executor container `containerId` while its process lives: the root of nested containers. */
+  private rootContainer(containerId: string): RootContainer | undefined {
+    const executor = this.executorByContainer(containerId);
+    return executor ? { directory: executor.directory } : undefined;
+  }
+
+  /** LAUNCH_NESTED_CONTAINER / LAUNCH_CONTAINER with a parent. Throws ContainerLaunchError. */
+  launchNestedContainer(
+    id: ContainerID,
+    command: CommandInfo | undefined,
+    container: ContainerInfo | undefined,
+  ): Promise<LaunchOutcome> {
+    return this.containers.launch(id, command, container);
+  }
+
+  /**
+   * WAIT: the termination once the container has ended; undefined for an unknown container. A
+   * top-level id names an executor's container, which ends when the executor process exits.
+   */
+  async waitContainer(id: ContainerID): Promise<ContainerTermination | undefined> {
+    if (id.parent) return this.containers.wait(id);
+    const executor = this.executorByContainer(id.value);
+    if (!executor) return undefined;
+    await executor.gone;
+    return executor.exitStatus === undefined ? {} : { status: executor.exitStatus };
+  }
+
+  /** KILL: signals the container's process group; false when no such container is running. */
+  killContainer(id: ContainerID, signal: NodeJS.Signals | 0): boolean {
+    if (id.parent) return this.containers.kill(id, signal);
+    const executor = this.executorByContainer(id.value);
+    if (!executor) return false;
+    this.deps.log.info(
+      { executorId: executor.id, containerId: executor.containerId, signal },
+      'signalling an executor container at an operator request',
+    );
+    if (signal !== 0) executor.process?.signal(signal);
+    return true;
   }
 
   // ------------------------------------------------------------------ stopping
@@ -1100,6 +1279,11 @@ export class Agent {
       if (executor.process && !executor.process.hasExited) executor.process.signal('SIGKILL');
     }
     await Promise.race([all, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
+    // Every executor's exit has SIGKILLed its nested containers; let them be reaped.
+    await Promise.race([
+      this.containers.settled(),
+      new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
+    ]);
     this.updates.stop();
   }
 }

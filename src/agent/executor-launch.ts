@@ -7,6 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { formatDuration } from '../common/units.js';
 import {
   type CommandInfo,
+  CommandInfoSchema,
   type ExecutorInfo,
   ExecutorInfoSchema,
   type FrameworkInfo,
@@ -81,6 +82,15 @@ export function commandExecutorInfo(
   });
 }
 
+/**
+ * The command that runs the built-in default executor for a DEFAULT-type ExecutorInfo (Mesos'
+ * `defaultExecutorCommandInfo`). It is used to launch only: the ExecutorInfo itself keeps no
+ * command, so SUBSCRIBED and re-registration show the executor as the framework described it.
+ */
+export function defaultExecutorCommand(program: { path: string; args: readonly string[] }): CommandInfo {
+  return create(CommandInfoSchema, { shell: false, value: program.path, arguments: [...program.args] });
+}
+
 /** `<work_dir>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/<container>` (section 4.3). */
 export function executorRunsDir(
   workDir: string,
@@ -108,6 +118,9 @@ export interface ExecutorEnvironmentSpec {
   /** `CommandInfo.environment` of the executor; wins over everything else. */
   command: CommandInfo | undefined;
 }
+
+/** PATH for a process whose environment names none (the launch helper's host default). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Inherited variables that would confuse an executor about who it is talking to. */
 const NOT_INHERITED = /^(MESOS_|STRATA_|LIBPROCESS_)/;
@@ -146,7 +159,7 @@ export function executorEnvironment(spec: ExecutorEnvironmentSpec): Record<strin
     if (variable.secret) continue;
     env[variable.name] = variable.value;
   }
-  if (env.PATH === undefined) env.PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+  if (env.PATH === undefined) env.PATH = DEFAULT_PATH;
   return env;
 }
 

@@ -22,6 +22,7 @@ import { executorApiHandler } from './executor-api.js';
 import { type AgentFlags, agentFlags } from './flags.js';
 import { type ExecutorProcess, type LaunchSpec, launchExecutor } from './launcher.js';
 import { MasterLink } from './master-link.js';
+import { agentApiHandler } from './operator-api.js';
 import { agentTotalResources, detectedAmounts, probeMachine } from './resources.js';
 
 /** How an agent process ended: 0 after a requested stop, non-zero when the master turned it away. */
@@ -115,6 +116,13 @@ export function commandExecutorProgram(): { file: string; args: readonly string[
   return { file: process.execPath, args: [process.execPath, script] };
 }
 
+/** The built-in default executor (task groups): `node <dist>/src/executors/default-executor.js`. */
+export function defaultExecutorProgram(): { file: string; args: readonly string[] } | undefined {
+  const script = fileURLToPath(new URL('../executors/default-executor.js', import.meta.url));
+  if (!existsSync(script)) return undefined;
+  return { file: process.execPath, args: [process.execPath, script] };
+}
+
 export async function startAgent(
   flags: OptionValues<AgentFlags>,
   options: StartAgentOptions = {},
@@ -137,6 +145,9 @@ export async function startAgent(
   const commandExecutor = commandExecutorProgram();
   if (!commandExecutor)
     log.warn('the built-in command executor is not built; command tasks will fail to launch');
+  const defaultExecutor = defaultExecutorProgram();
+  if (!defaultExecutor)
+    log.warn('the built-in default executor is not built; task groups will fail to launch');
 
   let link: MasterLink | undefined;
   let masterHostname: string | undefined;
@@ -156,6 +167,7 @@ export async function startAgent(
       killEscalationMs: options.killEscalationMs ?? DEFAULT_KILL_ESCALATION_MS,
       executorBaseEnvironment: baseEnvironment,
       commandExecutor,
+      defaultExecutor,
     },
     {
       clock,
@@ -166,10 +178,12 @@ export async function startAgent(
     },
   );
 
+  const renderedFlags = renderFlags(agentFlags, { ...flags, work_dir: workDir });
   http.route('slave(1)', '/api/v1/executor', executorApiHandler(agent));
+  http.route('slave(1)', '/api/v1', agentApiHandler({ agent, flags: renderedFlags }));
   registerAgentEndpoints(http, {
     agent,
-    flags: renderFlags(agentFlags, { ...flags, work_dir: workDir }),
+    flags: renderedFlags,
     masterHostname: () => masterHostname,
   });
 

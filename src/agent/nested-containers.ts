@@ -1,0 +1,289 @@
+/**
+ * Nested containers (mesos-internals.md section 1.12): children of an executor's container that
+ * an executor (the default executor runs every task of a group this way) or an operator launches
+ * through the agent operator API. With the posix launcher each one is a plain process in its own
+ * process group, with its sandbox at `<parent sandbox>/containers/<child id>`, stdout/stderr
+ * files there and an environment of its own (section 1.4.2: nothing inherited from the agent).
+ *
+ * A container's termination stays available to WAIT after it exited, until it is removed or its
+ * root (the executor's container) is gone, as Mesos keeps the checkpointed `termination` file.
+ * When the executor's container is destroyed every container below it is killed (section 1.6).
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { isFieldSet } from '@bufbuild/protobuf';
+import type { Logger } from '../common/log.js';
+import {
+  type CommandInfo,
+  type ContainerID,
+  type ContainerInfo,
+  ContainerInfo_Type,
+  Environment_Variable_Type,
+  Environment_VariableSchema,
+} from '../wire/gen/mesos/v1/mesos_pb.js';
+import { containerIdText } from './agent-calls.js';
+import { DEFAULT_PATH, executorProgram } from './executor-launch.js';
+import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+
+/** What WAIT reports once a container has ended (`ContainerTermination`). */
+export interface ContainerTermination {
+  /** Raw wait status; unset when no process ever ran (a failed launch). */
+  status?: number;
+  message?: string;
+}
+
+/** A live executor container, the root of a tree of nested containers. */
+export interface RootContainer {
+  directory: string;
+}
+
+export interface NestedContainerDeps {
+  launch(spec: LaunchSpec): Promise<ExecutorProcess>;
+  log: Logger;
+  /** The executor container with this id while its process lives, else undefined. */
+  root(containerId: string): RootContainer | undefined;
+}
+
+export type LaunchOutcome = 'launched' | 'already-launched';
+
+/** A launch the containerizer refused or could not carry out; the text is the 400 body. */
+export class ContainerLaunchError extends Error {}
+
+/** A REMOVE that cannot be done; the text is the 500 body, as Mesos answers a failed remove. */
+export class ContainerRemoveError extends Error {}
+
+type NestedPhase = 'launching' | 'running' | 'destroying' | 'terminated';
+
+interface NestedContainer {
+  id: ContainerID;
+  key: string;
+  rootKey: string;
+  directory: string;
+  phase: NestedPhase;
+  process: ExecutorProcess | undefined;
+  termination: ContainerTermination | undefined;
+  terminated: Promise<ContainerTermination>;
+  settle: (termination: ContainerTermination) => void;
+}
+
+/** The signal name for a number (`9` → SIGKILL), or undefined when there is none. */
+export function signalName(signal: number): NodeJS.Signals | undefined {
+  for (const [name, value] of Object.entries(constants.signals)) {
+    if (value === signal) return name as NodeJS.Signals;
+  }
+  return undefined;
+}
+
+/**
+ * The nested container's environment (section 1.4.2, without isolators): MESOS_SANDBOX, then the
+ * command's own variables (SECRET-typed ones are skipped: there is no secret resolver), and PATH
+ * defaulting to the usual system path. The agent's and the executor's own variables stay out.
+ */
+export function nestedEnvironment(sandbox: string, command: CommandInfo): Record<string, string> {
+  const env: Record<string, string> = { MESOS_SANDBOX: sandbox };
+  for (const variable of command.environment?.variables ?? []) {
+    const secret =
+      isFieldSet(variable, Environment_VariableSchema.field.type) &&
+      variable.type === Environment_Variable_Type.SECRET;
+    if (secret || variable.secret) continue;
+    env[variable.name] = variable.value;
+  }
+  if (env.PATH === undefined) env.PATH = DEFAULT_PATH;
+  return env;
+}
+
+export class NestedContainers {
+  private readonly containers = new Map<string, NestedContainer>();
+
+  constructor(private readonly deps: NestedContainerDeps) {}
+
+  /** Containers still known (running or with a termination WAIT can read). */
+  get size(): number {
+    return this.containers.size;
+  }
+
+  /** Whether `key` (`<root>.<child>...`) is a nested container whose process has not ended. */
+  isRunning(key: string): boolean {
+    const container = this.containers.get(key);
+    return container !== undefined && container.phase !== 'terminated';
+  }
+
+  /**
+   * Launches `id` (which has a parent) running `command`. Resolves `already-launched` for an id
+   * that is already running; throws ContainerLaunchError when the launch is refused or fails.
+   */
+  async launch(
+    id: ContainerID,
+    command: CommandInfo | undefined,
+    container: ContainerInfo | undefined,
+  ): Promise<LaunchOutcome> {
+    const key = containerIdText(id);
+    const existing = this.containers.get(key);
+    if (existing && existing.phase !== 'terminated') return 'already-launched';
+    const parent = id.parent;
+    if (!parent) throw new ContainerLaunchError(`Container ${key} has no parent`);
+    const parentKey = containerIdText(parent);
+    let parentDirectory: string;
+    let rootKey: string;
+    if (parent.parent) {
+      const nestedParent = this.containers.get(parentKey);
+      if (!nestedParent || nestedParent.phase === 'terminated') {
+        throw new ContainerLaunchError(`Parent container ${parentKey} does not exist`);
+      }
+      if (nestedParent.phase === 'destroying') {
+        throw new ContainerLaunchError(`Parent container ${parentKey} is in 'DESTROYING' state`);
+      }
+      parentDirectory = nestedParent.directory;
+      rootKey = nestedParent.rootKey;
+    } else {
+      const root = this.deps.root(parentKey);
+      if (!root) throw new ContainerLaunchError(`Parent container ${parentKey} does not exist`);
+      parentDirectory = root.directory;
+      rootKey = parentKey;
+    }
+    // The Mesos containerizer answers NOT_SUPPORTED for anything but a MESOS container.
+    if (container && container.type !== ContainerInfo_Type.MESOS) {
+      throw new ContainerLaunchError('The provided ContainerInfo is not supported');
+    }
+    if (container?.mesos?.image) {
+      throw new ContainerLaunchError('Container images are not supported by this agent');
+    }
+    if (!command) throw new ContainerLaunchError(`No command given for container ${key}`);
+
+    const directory = join(parentDirectory, 'containers', id.value);
+    let settle!: (termination: ContainerTermination) => void;
+    const terminated = new Promise<ContainerTermination>((resolve) => {
+      settle = resolve;
+    });
+    const record: NestedContainer = {
+      id,
+      key,
+      rootKey,
+      directory,
+      phase: 'launching',
+      process: undefined,
+      termination: undefined,
+      terminated,
+      settle,
+    };
+    // Registered before the process exists, so a second LAUNCH meanwhile is `already-launched`
+    // and a destroy of the parent reaches this one too.
+    this.containers.set(key, record);
+    const log = this.deps.log.child({ containerId: key });
+    let child: ExecutorProcess;
+    try {
+      mkdirSync(directory, { recursive: true, mode: 0o755 });
+      child = await this.deps.launch({
+        program: executorProgram(command),
+        sandbox: directory,
+        env: nestedEnvironment(directory, command),
+      });
+    } catch (err) {
+      const message = `Failed to launch container ${key}: ${(err as Error).message}`;
+      log.warn({ err: (err as Error).message }, 'nested container launch failed');
+      this.finish(record, { message });
+      if (this.containers.get(key) === record) this.containers.delete(key);
+      throw new ContainerLaunchError(message);
+    }
+    record.process = child;
+    child.exited
+      .then((status) => {
+        log.info({ status: describeWaitStatus(status) }, 'nested container exited');
+        this.finish(record, { status });
+      })
+      .catch((err: unknown) => log.error({ err }, 'handling a nested container exit failed'));
+    if (record.phase === 'destroying') {
+      // Its parent went away (or a kill came) while the process was being started.
+      child.signal('SIGKILL');
+    } else {
+      record.phase = 'running';
+    }
+    log.info({ pid: child.pid, directory }, 'nested container launched');
+    return 'launched';
+  }
+
+  /** The termination of `id` once it has ended; undefined when no such container is known. */
+  async wait(id: ContainerID): Promise<ContainerTermination | undefined> {
+    const container = this.containers.get(containerIdText(id));
+    return container ? container.terminated : undefined;
+  }
+
+  /**
+   * Sends `signal` to the container's process group. False when no such container is running
+   * (unknown, or already ended), which the API reports as 404.
+   */
+  kill(id: ContainerID, signal: NodeJS.Signals | 0): boolean {
+    const container = this.containers.get(containerIdText(id));
+    if (!container || container.phase === 'terminated') return false;
+    if (!container.process) {
+      // As Mesos: a container signalled before it has a pid is destroyed.
+      container.phase = 'destroying';
+      return true;
+    }
+    if (signal !== 0) container.process.signal(signal);
+    return true;
+  }
+
+  /**
+   * Forgets a terminated nested container and deletes its sandbox (REMOVE_NESTED_CONTAINER).
+   * An unknown container under a live root is nothing to do.
+   */
+  remove(id: ContainerID): void {
+    const key = containerIdText(id);
+    const container = this.containers.get(key);
+    if (container && container.phase !== 'terminated') {
+      throw new ContainerRemoveError('Nested container has not terminated yet');
+    }
+    let root = id;
+    while (root.parent) root = root.parent;
+    const rootContainer = this.deps.root(root.value);
+    if (!rootContainer) throw new ContainerRemoveError('Unknown root container');
+    if (container) this.containers.delete(key);
+    let directory = rootContainer.directory;
+    const chain: string[] = [];
+    for (let level: ContainerID | undefined = id; level?.parent; level = level.parent)
+      chain.unshift(level.value);
+    for (const value of chain) directory = join(directory, 'containers', value);
+    rmSync(directory, { recursive: true, force: true });
+  }
+
+  /**
+   * The executor's container is gone: SIGKILL every container below it. Resolves once they have
+   * all ended; their records are dropped then, since the root's termination ends them all.
+   */
+  async destroyTree(rootKey: string): Promise<void> {
+    const members = [...this.containers.values()].filter((c) => c.rootKey === rootKey);
+    if (members.length === 0) return;
+    for (const container of members) {
+      if (container.phase === 'terminated') continue;
+      const wasRunning = container.phase === 'running';
+      container.phase = 'destroying';
+      if (wasRunning) container.process?.signal('SIGKILL');
+    }
+    this.deps.log.info(
+      { rootContainerId: rootKey, containers: members.length },
+      'destroying the nested containers of an executor container',
+    );
+    await Promise.all(members.map((c) => c.terminated));
+    for (const container of members) {
+      if (this.containers.get(container.key) === container) this.containers.delete(container.key);
+    }
+  }
+
+  /** Resolves once every container that is still running has ended. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.containers.values()].map((c) => c.terminated));
+  }
+
+  private finish(container: NestedContainer, termination: ContainerTermination): void {
+    if (container.phase === 'terminated') return;
+    container.phase = 'terminated';
+    container.termination = termination;
+    container.settle(termination);
+    // A container that ends after its root is gone has nobody left to WAIT for it.
+    if (!this.deps.root(container.rootKey) && this.containers.get(container.key) === container) {
+      this.containers.delete(container.key);
+    }
+  }
+}

@@ -1,7 +1,7 @@
 /**
- * A tiny stand-in for the agent's executor endpoint, for running the real command executor
- * process: it answers SUBSCRIBE with a stream (SUBSCRIBED, then LAUNCH for the first subscription),
- * records every call, and acknowledges updates unless a test holds some back.
+ * A tiny stand-in for the agent's executor endpoint, for running the real built-in executor
+ * processes: it answers SUBSCRIBE with a stream (SUBSCRIBED, then LAUNCH or LAUNCH_GROUP for the
+ * first subscription), records every call, and acknowledges updates unless a test holds some back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync } from 'node:fs';
@@ -21,6 +21,7 @@ import {
 } from '../../../src/wire/gen/mesos/v1/executor/executor_pb.js';
 import {
   FrameworkInfo_Capability_Type,
+  type TaskGroupInfo,
   type TaskInfo,
   TaskInfoSchema,
   type TaskStatus,
@@ -31,11 +32,18 @@ export const EXECUTOR_ID = 'executor-1';
 export const EXECUTOR_SCRIPT = fileURLToPath(
   new URL('../../../src/executors/command-executor.js', import.meta.url),
 );
+export const DEFAULT_EXECUTOR_SCRIPT = fileURLToPath(
+  new URL('../../../src/executors/default-executor.js', import.meta.url),
+);
+/** The executor's own container id in SUBSCRIBED: the parent of nested containers. */
+export const EXECUTOR_CONTAINER_ID = 'container-1';
 
 const quiet: HttpLogger = { warn() {}, error() {} };
 
 export interface FakeAgentOptions {
   task?: TaskInfo;
+  /** Sent as LAUNCH_GROUP after the first SUBSCRIBED (for the default executor). */
+  taskGroup?: TaskGroupInfo;
   /** Framework capability TASK_KILLING_STATE in SUBSCRIBED. */
   taskKillingState?: boolean;
   /** Return true to leave an update unacknowledged. */
@@ -62,6 +70,12 @@ export class FakeAgent {
             this.sendEvent({ type: Event_Type.SUBSCRIBED, subscribed: this.subscribedPayload() });
             if (first && this.options.task) {
               this.sendEvent({ type: Event_Type.LAUNCH, launch: { task: this.options.task } });
+            }
+            if (first && this.options.taskGroup) {
+              this.sendEvent({
+                type: Event_Type.LAUNCH_GROUP,
+                launchGroup: { taskGroup: this.options.taskGroup },
+              });
             }
             // A re-subscribing executor's unacknowledged updates are taken in again and acked.
             for (const update of call.subscribe?.unacknowledgedUpdates ?? []) {
@@ -133,7 +147,7 @@ export class FakeAgent {
           : [],
       },
       agentInfo: { hostname: 'localhost', id: { value: 'agent-1' } },
-      containerId: { value: 'container-1' },
+      containerId: { value: EXECUTOR_CONTAINER_ID },
     };
   }
 }
@@ -188,10 +202,14 @@ export interface RunningExecutor {
 }
 
 /** Starts the executor as the agent would: cwd = sandbox, output to the sandbox files, own group. */
-export function startExecutor(sandbox: string, env: Record<string, string | undefined>): RunningExecutor {
+export function startExecutor(
+  sandbox: string,
+  env: Record<string, string | undefined>,
+  script = EXECUTOR_SCRIPT,
+): RunningExecutor {
   const stdout = openSync(join(sandbox, 'stdout'), 'w');
   const stderr = openSync(join(sandbox, 'stderr'), 'w');
-  const child = spawn(process.execPath, [EXECUTOR_SCRIPT], {
+  const child = spawn(process.execPath, [script], {
     cwd: sandbox,
     env,
     stdio: ['ignore', stdout, stderr],

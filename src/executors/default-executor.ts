@@ -214,6 +214,7 @@ export class DefaultExecutor {
       this.logger.warn({ tasks: taskIds }, 'default executor: ignoring LAUNCH_GROUP while shutting down');
       return;
     }
+    const parent = this.ownContainerId;
     const group: Child[] = [];
     for (const task of groupInfo.tasks) {
       const taskId = task.taskId?.value ?? '';
@@ -221,7 +222,7 @@ export class DefaultExecutor {
         this.logger.error({ taskId }, 'default executor: ignoring a task id that was already launched');
         continue;
       }
-      group.push(this.newChild(task, group));
+      group.push(this.newChild(task, group, parent));
     }
     if (group.length === 0) return;
     this.logger.info({ tasks: group.map((child) => child.taskId) }, 'default executor: launching task group');
@@ -229,7 +230,6 @@ export class DefaultExecutor {
       this.children.set(child.taskId, child);
       this.send(child, TaskState.TASK_STARTING);
     }
-    const parent = this.ownContainerId;
     if (parent === undefined) {
       // Nested containers need a parent; an agent that does not say which cannot run groups.
       for (const child of group) {
@@ -244,7 +244,7 @@ export class DefaultExecutor {
     this.groupsLaunching += 1;
     const launches = group.map((child) =>
       this.containers.launch({
-        containerId: create(ContainerIDSchema, { value: child.containerId.value, parent }),
+        containerId: child.containerId,
         command: child.task.command,
         container: child.task.container,
       }),
@@ -536,12 +536,15 @@ export class DefaultExecutor {
 
   // --- helpers ------------------------------------------------------------------------------------
 
-  private newChild(task: TaskInfo, group: readonly Child[]): Child {
+  private newChild(task: TaskInfo, group: readonly Child[], parent: ContainerID | undefined): Child {
     const newId = this.options.newContainerId ?? randomUUID;
+    // The full id, parent included, in every call: the agent resolves nested ids through it.
+    const containerId = create(ContainerIDSchema, { value: newId() });
+    if (parent !== undefined) containerId.parent = parent;
     return {
       task,
       taskId: task.taskId?.value ?? '',
-      containerId: create(ContainerIDSchema, { value: newId() }),
+      containerId,
       group,
       phase: 'launching',
       killer: undefined,
@@ -563,9 +566,7 @@ export class DefaultExecutor {
       details,
     );
     // As Mesos' default executor: the update names the task's own (nested) container.
-    const containerId = create(ContainerIDSchema, { value: child.containerId.value });
-    if (this.ownContainerId !== undefined) containerId.parent = this.ownContainerId;
-    status.containerStatus = create(ContainerStatusSchema, { containerId });
+    status.containerStatus = create(ContainerStatusSchema, { containerId: child.containerId });
     this.logger.info(
       { taskId: child.taskId, state: TaskState[state], message: details.message },
       'default executor: update',

@@ -66,15 +66,20 @@ export class FakeNestedContainers {
   }
 
   private async handle(call: Call): Promise<HttpResponse> {
+    // As the agent: nested containers are always named with their parent.
+    const named =
+      call.launchNestedContainer?.containerId ??
+      call.waitNestedContainer?.containerId ??
+      call.killNestedContainer?.containerId;
+    if (named?.parent?.value !== EXECUTOR_CONTAINER_ID) {
+      return textResponse(400, 'container_id.parent is not the executor container');
+    }
     switch (call.type) {
       case Call_Type.LAUNCH_NESTED_CONTAINER: {
         const launch = call.launchNestedContainer;
         const id = launch?.containerId?.value ?? '';
-        if (launch?.containerId?.parent?.value !== EXECUTOR_CONTAINER_ID) {
-          return textResponse(400, 'parent is not the executor container');
-        }
         if (this.containers.has(id)) return { status: 202 };
-        const command = launch.command?.value ?? '';
+        const command = launch?.command?.value ?? '';
         if (this.refuse(command)) return textResponse(400, 'refused by the test');
         this.containers.set(id, await this.start(id, command));
         return { status: 200 };

@@ -127,6 +127,10 @@ class FakeContainers implements NestedContainerApi {
   }
 
   wait(containerId: ContainerID): Promise<AgentCallOutcome<NestedContainerTermination>> {
+    // As the agent: a nested container is named with its parent, or the call is invalid.
+    if (containerId.parent?.value !== 'executor-container') {
+      return Promise.resolve({ kind: 'rejected', httpStatus: 400, detail: 'no parent' });
+    }
     this.waits.push(containerId.value);
     const pending = deferred<AgentCallOutcome<NestedContainerTermination>>();
     this.pendingWaits.set(containerId.value, pending);
@@ -134,6 +138,9 @@ class FakeContainers implements NestedContainerApi {
   }
 
   kill(containerId: ContainerID, signal: number): Promise<AgentCallOutcome<void>> {
+    if (containerId.parent?.value !== 'executor-container') {
+      return Promise.resolve({ kind: 'rejected', httpStatus: 400, detail: 'no parent' });
+    }
     this.kills.push(`${containerId.value}:${signal}@${this.clock.now()}`);
     const answer = this.killAnswer(signal);
     if (answer.kind === 'ok') {

@@ -68,16 +68,16 @@ describe('default executor under a real agent (F21)', { timeout: 120_000 }, () =
     return status;
   }
 
-  it('two tasks reach RUNNING; KILL of one kills both', async () => {
+  async function launchGroup(executorId: string, commands: Record<string, string>) {
     const event = await scheduler.nextOfType(Event_Type.OFFERS);
     const offer = event.offers!.offers[0]!;
-    const task = (id: string) => ({
+    const tasks = Object.entries(commands).map(([id, command]) => ({
       name: id,
       taskId: { value: id },
       agentId: offer.agentId!,
       resources: [scalar('cpus', 0.1), scalar('mem', 32)],
-      command: { value: 'sleep 1000' },
-    });
+      command: { value: command },
+    }));
     const res = await scheduler.call({
       type: Call_Type.ACCEPT,
       accept: {
@@ -88,11 +88,11 @@ describe('default executor under a real agent (F21)', { timeout: 120_000 }, () =
             launchGroup: {
               executor: {
                 type: DEFAULT_EXECUTOR,
-                executorId: { value: 'group-executor' },
+                executorId: { value: executorId },
                 frameworkId: { value: scheduler.frameworkId },
                 resources: [scalar('cpus', 0.1), scalar('mem', 32), scalar('disk', 32)],
               },
-              taskGroup: { tasks: [task('g1'), task('g2')] },
+              taskGroup: { tasks },
             },
           },
         ],
@@ -100,7 +100,11 @@ describe('default executor under a real agent (F21)', { timeout: 120_000 }, () =
       },
     });
     assert.equal(res.status, 202);
+    return offer;
+  }
 
+  it('two tasks reach RUNNING; KILL of one kills both', async () => {
+    const offer = await launchGroup('group-executor', { g1: 'sleep 1000', g2: 'sleep 1000' });
     const seen = new Map<string, string[]>([
       ['g1', []],
       ['g2', []],
@@ -122,5 +126,29 @@ describe('default executor under a real agent (F21)', { timeout: 120_000 }, () =
     for (const id of ['g1', 'g2']) {
       assert.deepEqual(seen.get(id), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_KILLED'], id);
     }
+  });
+
+  it('a task that exits 1 is FAILED and its group KILLED; nothing more comes once the executor is gone', async () => {
+    await launchGroup('failing-executor', { f1: 'sleep 0.3; exit 1', f2: 'sleep 1000' });
+    const seen = new Map<string, string[]>([
+      ['f1', []],
+      ['f2', []],
+    ]);
+    const terminal = (states: string[]) => states.some((state) => /FINISHED|FAILED|KILLED|LOST/.test(state));
+    while (![...seen.values()].every(terminal)) {
+      const status = await nextUpdate();
+      seen.get(status.taskId?.value ?? '')?.push(TaskState[status.state]);
+    }
+    assert.deepEqual(seen.get('f1'), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FAILED']);
+    assert.deepEqual(seen.get('f2'), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_KILLED']);
+    // The executor exits once its updates are acknowledged; the agent adds no terminal updates of
+    // its own for tasks that already ended.
+    await assert.rejects(
+      scheduler.next(
+        (e) => e.type === Event_Type.UPDATE && /^f[12]$/.test(e.update?.status?.taskId?.value ?? ''),
+        1_500,
+        'a late update',
+      ),
+    );
   });
 });

@@ -129,8 +129,16 @@ export class AgentApiClient implements NestedContainerApi {
     init: MessageInitShape<typeof CallSchema>,
     timeoutMs: number | undefined,
   ): Promise<Answer | { kind: 'unreachable'; detail: string }> {
-    const body = codec.encode(CallSchema, create(CallSchema, init), MEDIA_TYPE_JSON);
     const name = Call_Type[init.type ?? Call_Type.UNKNOWN] ?? 'UNKNOWN';
+    let body: Uint8Array;
+    try {
+      body = codec.encode(CallSchema, create(CallSchema, init), MEDIA_TYPE_JSON);
+    } catch (err) {
+      // A call that cannot be encoded (a task without a valid command, say) never reaches the
+      // agent; the executor reports it like any other failed call rather than crash.
+      const detail = err instanceof Error ? err.message : String(err);
+      return Promise.resolve({ kind: 'unreachable', detail: `${name} not sent: ${detail}` });
+    }
     const headers: Record<string, string | number> = {
       'Content-Type': MEDIA_TYPE_JSON,
       Accept: MEDIA_TYPE_JSON,

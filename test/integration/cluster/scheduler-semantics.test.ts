@@ -53,21 +53,32 @@ describe('scheduler semantics with a real agent', { timeout: 120_000 }, () => {
     await master?.process.stop();
   });
 
+  /** Launches on the first offer big enough for a task plus an executor (offers may be small leftovers). */
   async function launch(task: Record<string, unknown>): Promise<Offer> {
-    const event = await scheduler.nextOfType(Event_Type.OFFERS);
-    const offer = event.offers!.offers[0]!;
-    const res = await scheduler.call({
-      type: Call_Type.ACCEPT,
-      accept: {
-        offerIds: [offer.id!],
-        operations: [
-          { type: 1, launch: { taskInfos: [{ agentId: offer.agentId!, resources: small, ...task }] } },
-        ],
-        filters: { refuseSeconds: 0 },
-      },
-    });
-    assert.equal(res.status, 202);
-    return offer;
+    for (;;) {
+      const event = await scheduler.nextOfType(Event_Type.OFFERS);
+      for (const offer of event.offers!.offers) {
+        const cpus = offer.resources
+          .filter((r) => r.name === 'cpus')
+          .reduce((a, r) => a + (r.scalar?.value ?? 0), 0);
+        const mem = offer.resources
+          .filter((r) => r.name === 'mem')
+          .reduce((a, r) => a + (r.scalar?.value ?? 0), 0);
+        if (cpus < 0.3 || mem < 96) continue;
+        const res = await scheduler.call({
+          type: Call_Type.ACCEPT,
+          accept: {
+            offerIds: [offer.id!],
+            operations: [
+              { type: 1, launch: { taskInfos: [{ agentId: offer.agentId!, resources: small, ...task }] } },
+            ],
+            filters: { refuseSeconds: 0 },
+          },
+        });
+        assert.equal(res.status, 202);
+        return offer;
+      }
+    }
   }
 
   async function update(taskId: string, timeoutMs = 20_000) {
@@ -80,6 +91,11 @@ describe('scheduler semantics with a real agent', { timeout: 120_000 }, () => {
   }
 
   async function ack(status: Awaited<ReturnType<typeof update>>): Promise<void> {
+    assert.equal(
+      status.uuid.length,
+      16,
+      `expected an agent update, got ${TaskState[status.state]}: ${status.message}`,
+    );
     const res = await scheduler.call({
       type: Call_Type.ACKNOWLEDGE,
       acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },

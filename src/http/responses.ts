@@ -3,6 +3,7 @@
  * bodies, 202, JSON with the legacy `?jsonp=` wrapper, the leader redirect and 503s. Turning a
  * thrown error into a response also lives here, so the mapping is one function with one test.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { StrataError } from '../common/errors.js';
 import { APPLICATION_JSON, TEXT_JAVASCRIPT, TEXT_PLAIN_UTF8 } from './media.js';
 import { encodePath } from './router.js';
@@ -33,7 +34,18 @@ export interface StreamResponse {
   open: (stream: RecordStream) => void | Promise<void>;
 }
 
-export type HttpResponse = BodyResponse | StreamResponse;
+/**
+ * A file sent as it is on disk (`/files/download`): `length` bytes streamed from an open handle
+ * with a Content-Length, never read into memory whole. The server closes the handle once the body
+ * is sent or the client has gone.
+ */
+export interface FileResponse {
+  status: number;
+  headers?: OutgoingHeaders;
+  file: { handle: FileHandle; length: number };
+}
+
+export type HttpResponse = BodyResponse | StreamResponse | FileResponse;
 
 export type StreamCloseReason = 'ended' | 'aborted' | 'disconnected' | 'server-closed';
 
@@ -62,6 +74,10 @@ export interface RecordStream {
 
 export function isStreamResponse(response: HttpResponse): response is StreamResponse {
   return 'open' in response;
+}
+
+export function isFileResponse(response: HttpResponse): response is FileResponse {
+  return 'file' in response;
 }
 
 /** libprocess' reply to a request no process or endpoint matched: 404, no body. */

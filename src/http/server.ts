@@ -20,6 +20,7 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip, gzip } from 'node:zlib';
 import { StrataError } from '../common/errors.js';
@@ -29,7 +30,9 @@ import { headerValue, shouldGzip } from './media.js';
 import {
   type BodyResponse,
   errorToResponse,
+  type FileResponse,
   type HttpResponse,
+  isFileResponse,
   isStreamResponse,
   NOT_FOUND,
   type OutgoingHeaders,
@@ -253,6 +256,7 @@ export class HttpServer {
     }
 
     if (isStreamResponse(response)) await this.startStream(req, res, response, request.path);
+    else if (isFileResponse(response)) await this.sendFile(req, res, response, request.path);
     else await this.send(req, res, response, request.bodyOverflowed);
   }
 
@@ -291,6 +295,54 @@ export class HttpServer {
     }
     for (let i = 0; i < body.length - 1; i++) res.write(body[i]!);
     res.end(body[body.length - 1]);
+  }
+
+  /**
+   * Streams a file body with its Content-Length (not gzipped: downloads are sent as stored). A file
+   * that shrinks while being sent leaves the body short, so the connection is cut rather than
+   * letting the client wait for bytes that never come.
+   */
+  private async sendFile(
+    req: IncomingMessage,
+    res: ServerResponse,
+    response: FileResponse,
+    path: string,
+  ): Promise<void> {
+    const { handle, length } = response.file;
+    if (res.headersSent || res.destroyed) {
+      await handle.close().catch(() => undefined);
+      return;
+    }
+    try {
+      res.statusCode = response.status;
+      applyHeaders(res, response.headers);
+      res.setHeader('Content-Length', length);
+      if (this.closing) res.setHeader('Connection', 'close');
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      this.logger.error({ err, method: req.method, path }, 'http: could not start a file response');
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      await this.send(req, res, errorToResponse(err).response);
+      return;
+    }
+    if (length === 0) {
+      await handle.close().catch(() => undefined);
+      res.end();
+      return;
+    }
+    const source = handle.createReadStream({ start: 0, end: length - 1, autoClose: true });
+    try {
+      await pipeline(source, res);
+      // Fewer bytes than announced: only a closed connection tells the client the body is short.
+      if (source.bytesRead < length) res.destroy();
+    } catch (err) {
+      if (!res.destroyed) {
+        this.logger.warn({ err, path }, 'http: a file response failed part way; closing the connection');
+        res.destroy();
+      }
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   private async startStream(

@@ -1112,9 +1112,17 @@ export class Agent {
 
   // ------------------------------------------------------------------ executor termination
 
-  private executorExited(framework: FrameworkRecord, executor: ExecutorRecord, status: number): void {
+  private executorExited(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord,
+    status: number | undefined,
+  ): void {
     this.deps.log.info(
-      { frameworkId: framework.id, executorId: executor.id, status: describeWaitStatus(status) },
+      {
+        frameworkId: framework.id,
+        executorId: executor.id,
+        status: status === undefined ? 'unknown (re-attached)' : describeWaitStatus(status),
+      },
       'executor exited',
     );
     this.executorGone(framework, executor, status);

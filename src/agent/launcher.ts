@@ -21,8 +21,11 @@ export interface LaunchSpec {
 
 export interface ExecutorProcess {
   readonly pid: number;
-  /** Settles with the raw wait status (exit code << 8, or the signal number) once it has exited. */
-  readonly exited: Promise<number>;
+  /**
+   * Settles with the raw wait status (exit code << 8, or the signal number) once it has exited;
+   * with undefined when that cannot be known (a process re-attached after an agent restart).
+   */
+  readonly exited: Promise<number | undefined>;
   /** Signals the executor's process group (falls back to the process alone). */
   signal(signal: NodeJS.Signals): void;
   readonly hasExited: boolean;

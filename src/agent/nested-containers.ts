@@ -189,8 +189,11 @@ export class NestedContainers {
     record.process = child;
     child.exited
       .then((status) => {
-        log.info({ status: describeWaitStatus(status) }, 'nested container exited');
-        this.finish(record, { status });
+        log.info(
+          { status: status === undefined ? 'unknown' : describeWaitStatus(status) },
+          'nested container exited',
+        );
+        this.finish(record, status === undefined ? {} : { status });
       })
       .catch((err: unknown) => log.error({ err }, 'handling a nested container exit failed'));
     if (record.phase === 'destroying') {

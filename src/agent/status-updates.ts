@@ -8,8 +8,10 @@
  * update goes out. A terminal update's acknowledgement closes the stream. While the agent has no
  * master the manager is paused; `resume` resends every head at once.
  *
- * Pure apart from the injected clock and `forward` callback. State lives in plain records
- * (`StreamRecord`) so that checkpointing can later append each receive/ack to a task.updates log.
+ * Pure apart from the injected clock and callbacks. `checkpoint` sees every new update and every
+ * valid acknowledgement before the manager acts on it, so a checkpointing agent appends it to the
+ * task's `task.updates` log first (an update is "received" only once it is durable); a restarted
+ * agent hands the replayed logs back through `recover`.
  */
 import type { Clock, TimerHandle } from '../common/clock.js';
 import type { TaskState, TaskStatus } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -27,8 +29,25 @@ export interface StatusUpdate {
   status: TaskStatus;
 }
 
+/** What the checkpoint must record before the manager goes on. */
+export type StreamEvent =
+  | { type: 'update'; update: StatusUpdate }
+  | { type: 'ack'; update: StatusUpdate; uuid: Uint8Array };
+
+/** A stream as a restarted agent found it in its checkpoint. */
+export interface RecoveredStream {
+  frameworkId: string;
+  taskId: string;
+  /** Unacknowledged updates, head first. */
+  pending: readonly StatusUpdate[];
+  /** Canonical uuid text of every update already acknowledged. */
+  acknowledged: readonly string[];
+}
+
 export interface StatusUpdateManagerOptions {
   clock: Clock;
+  /** Makes the event durable; throwing leaves the manager unchanged (the update is not taken). */
+  checkpoint?(event: StreamEvent): void;
   /** Sends one update to the master; `latestState` is the newest state the agent knows. */
   forward(update: StatusUpdate, latestState: TaskState): void;
   /** The task's current state on the agent, for `latest_state`; the update's own when unknown. */
@@ -74,6 +93,7 @@ export class StatusUpdateManager {
     let stream = this.streams.get(key);
     const uuid = uuidText(update.status.uuid);
     if (stream && (stream.received.has(uuid) || stream.acknowledged.has(uuid))) return 'duplicate';
+    this.options.checkpoint?.({ type: 'update', update });
     if (!stream) {
       stream = {
         frameworkId: update.frameworkId,
@@ -103,6 +123,7 @@ export class StatusUpdateManager {
       const seen = stream.acknowledged.has(text) ? 'a duplicate acknowledgement' : 'an unexpected uuid';
       return { kind: 'unexpected', reason: `${seen}; waiting for ${uuidText(head.status.uuid)}` };
     }
+    this.options.checkpoint?.({ type: 'ack', update: head, uuid });
     stream.retry?.cancel();
     stream.retry = undefined;
     stream.pending.shift();
@@ -120,6 +141,32 @@ export class StatusUpdateManager {
     const next = stream.pending[0];
     if (next) this.sendHead(stream);
     return { kind: 'acknowledged', update: head, terminal, next };
+  }
+
+  /** Whether `uuid` is already in custody (pending or acknowledged) on the task's stream. */
+  isDuplicate(frameworkId: string, taskId: string, uuid: Uint8Array): boolean {
+    const stream = this.streams.get(streamKey(frameworkId, taskId));
+    const text = uuidText(uuid);
+    return stream !== undefined && (stream.received.has(text) || stream.acknowledged.has(text));
+  }
+
+  /**
+   * Re-creates a stream from the checkpoint (nothing is written back). Pending updates go out on
+   * the next `resume`, as after any disconnection.
+   */
+  recover(recovered: RecoveredStream): void {
+    const stream: StreamRecord = {
+      frameworkId: recovered.frameworkId,
+      taskId: recovered.taskId,
+      pending: [...recovered.pending],
+      received: new Set(recovered.pending.map((u) => uuidText(u.status.uuid))),
+      acknowledged: new Set(recovered.acknowledged),
+      retry: undefined,
+      backoffMs: this.retryMinMs,
+    };
+    this.streams.get(streamKey(stream.frameworkId, stream.taskId))?.retry?.cancel();
+    this.streams.set(streamKey(stream.frameworkId, stream.taskId), stream);
+    if (!this.paused && stream.pending.length > 0) this.sendHead(stream);
   }
 
   /** No master: stop sending (updates stay queued). */

@@ -17,18 +17,22 @@
 import { realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { clone, create } from '@bufbuild/protobuf';
 import { pino } from 'pino';
 import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import { isStrataError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Event_Subscribed } from '../wire/gen/mesos/v1/executor/executor_pb.js';
 import {
+  CommandInfoSchema,
+  EnvironmentSchema,
   type FrameworkInfo,
   FrameworkInfo_Capability_Type,
   type KillPolicy,
   type TaskGroupInfo,
   type TaskID,
   type TaskInfo,
+  TaskInfoSchema,
   TaskState,
   type TaskStatus,
 } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -45,6 +49,10 @@ import {
   type ExecutorConnectionState,
   type ExecutorEventHandlers,
 } from './executor-client.js';
+import type { Probe } from './health/checker.js';
+import type { ProbeSpec } from './health/config.js';
+import { type LocalProbeFactory, localProbes } from './health/probes.js';
+import { TaskChecks } from './health/task-checks.js';
 import { durationInfoToMs, KillStateMachine, killGracePeriodMs, shutdownKillGracePeriodMs } from './kill.js';
 import {
   buildTaskStatus,
@@ -91,6 +99,8 @@ export interface CommandExecutorOptions {
   /** Whether the executor may switch users (runs as root). */
   privileged?: boolean;
   terminalAcknowledgementTimeoutMs?: number;
+  /** Builds the probes of the task's health check and check; real HTTP/TCP/process probes by default. */
+  probes?: LocalProbeFactory;
 }
 
 type Phase =
@@ -114,6 +124,10 @@ export class CommandExecutor {
   private task: TaskInfo | undefined;
   private taskProcess: TaskProcess | undefined;
   private killer: KillStateMachine | undefined;
+  /** The task's health check and check (health/task-checks.ts). */
+  private checks: TaskChecks | undefined;
+  /** Who the task runs as; its command checks run as the same user. */
+  private taskUser: UserIdentity | undefined;
   /** A kill asked for while the process was still being started. */
   private killBeforeStart: { graceMs: number; cause: KillCause } | undefined;
   private agentLost = false;
@@ -184,6 +198,17 @@ export class CommandExecutor {
     this.task = task;
     this.phase = 'launching';
     this.logger.info({ taskId }, 'command executor: launching task');
+    if (task.healthCheck !== undefined || task.check !== undefined) {
+      this.checks = new TaskChecks({
+        task,
+        clock: this.clock,
+        logger: this.logger,
+        probeFor: (probe) => this.probeFor(probe),
+        connected: () => this.link.state === 'subscribed',
+        sendRunning: (details) => this.send(this.taskIdValue(), TaskState.TASK_RUNNING, details),
+        kill: () => this.requestKill(killGracePeriodMs(undefined, this.task?.killPolicy), 'health-check'),
+      });
+    }
     this.send(taskId, TaskState.TASK_STARTING);
 
     const plan = planCommandLaunch(task, {
@@ -250,6 +275,7 @@ export class CommandExecutor {
         return;
       }
     }
+    this.taskUser = user;
     if (this.killBeforeStart !== undefined) {
       // Killed while the user was being looked up: never start it.
       this.terminateKilledBeforeStart();
@@ -285,6 +311,8 @@ export class CommandExecutor {
     void taskProcess.exited.then((exit) => this.onProcessExit(exit));
     if (this.finished) return;
     this.send(this.taskIdValue(), TaskState.TASK_RUNNING);
+    // Mesos starts the checkers once the task runs: the grace period counts from here.
+    this.checks?.start();
 
     const maxCompletion = this.task?.maxCompletionTime;
     if (maxCompletion !== undefined) {
@@ -313,6 +341,8 @@ export class CommandExecutor {
       case 'running': {
         const result = this.killer!.request(graceMs, cause);
         this.logger.info({ cause, graceMs, result }, 'command executor: kill');
+        // A task being killed is checked no more (Mesos pauses its checkers in killTask).
+        this.checks?.stop();
         if (result === 'started' && cause !== 'connection-lost' && this.frameworkCanKill()) {
           this.send(this.taskIdValue(), TaskState.TASK_KILLING);
         }
@@ -325,13 +355,17 @@ export class CommandExecutor {
 
   private onProcessExit(exit: ProcessExit): void {
     this.killer?.processExited();
+    this.checks?.stop();
     this.maxCompletionTimer?.cancel();
     this.maxCompletionTimer = undefined;
     // The command is done; whatever it left running in its session goes with it, as the
     // container's destruction would take it in Mesos.
     this.taskProcess?.signalTree('SIGKILL');
     this.logger.info({ exit }, 'command executor: command ended');
-    this.terminate(terminalOutcome(exit, this.killer?.cause));
+    const outcome: { state: TaskState } & StatusDetails = terminalOutcome(exit, this.killer?.cause);
+    // Mesos marks the end of a task its health check killed, without a reason of its own.
+    if (this.checks?.unhealthy === true) outcome.healthy = false;
+    this.terminate(outcome);
   }
 
   private takeKillBeforeStart(): { graceMs: number; cause: KillCause } | undefined {
@@ -353,6 +387,7 @@ export class CommandExecutor {
   private terminate(outcome: { state: TaskState } & StatusDetails): void {
     if (this.phase === 'terminated' || this.finished) return;
     this.phase = 'terminated';
+    this.checks?.stop();
     const { state, ...details } = outcome;
     this.send(this.taskIdValue(), state, details);
     if (this.agentLost) {
@@ -388,6 +423,7 @@ export class CommandExecutor {
     this.acknowledgementTimer?.cancel();
     this.shutdownTimer?.cancel();
     this.maxCompletionTimer?.cancel();
+    this.checks?.stop();
     if (this.phase === 'running') this.taskProcess?.signalTree('SIGKILL');
     this.link.close();
     this.logger.info({ code }, 'command executor: exiting');
@@ -397,6 +433,9 @@ export class CommandExecutor {
   // --- helpers ------------------------------------------------------------------------------------
 
   private send(taskId: string, state: TaskState, details: StatusDetails = {}): void {
+    // Every update of a task with a check carries its latest status (Mesos' createTaskStatus).
+    const checkStatus = this.checks?.checkStatus;
+    if (details.checkStatus === undefined && checkStatus !== undefined) details = { ...details, checkStatus };
     const status = buildTaskStatus(
       taskId,
       state,
@@ -408,6 +447,47 @@ export class CommandExecutor {
       'command executor: update',
     );
     this.link.sendUpdate(status);
+  }
+
+  /**
+   * A probe for the task's health check or check. Network probes target 127.0.0.1; a command runs
+   * like the task: in the sandbox, as the task's user, with the executor's environment, the
+   * task's own variables, then the check's (Mesos' checker starts from the executor environment,
+   * which holds the task's variables there).
+   */
+  private probeFor(probe: ProbeSpec): Probe {
+    const factory = this.options.probes ?? localProbes;
+    switch (probe.kind) {
+      case 'http':
+        return factory.http(probe.url);
+      case 'tcp':
+        return factory.tcp(probe.host, probe.port);
+      case 'command': {
+        const task = this.task;
+        const variables = [
+          ...(task?.command?.environment?.variables ?? []),
+          ...(probe.command.environment?.variables ?? []),
+        ];
+        const command = clone(CommandInfoSchema, probe.command);
+        command.user = '';
+        command.environment = create(EnvironmentSchema, { variables });
+        const checkTask = create(TaskInfoSchema, { taskId: { value: this.taskIdValue() }, command });
+        const plan = planCommandLaunch(checkTask, {
+          executorEnvironment: this.options.processEnvironment,
+          privateVariables: EXECUTOR_PRIVATE_VARIABLES,
+          sandbox: this.options.environment.sandbox ?? this.options.cwd,
+          currentUser: this.options.currentUser,
+          privileged: this.options.privileged ?? false,
+        });
+        if (!plan.ok) {
+          const message = `Cannot run the check command: ${plan.message}`;
+          return async () => ({ kind: 'error', message });
+        }
+        // The task's user is known once the task has started, which is before any probe runs.
+        return (signal) =>
+          factory.command({ spec: plan.spec, user: this.taskUser, cwd: this.options.cwd })(signal);
+      }
+    }
   }
 
   private taskIdValue(): string {

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { create } from '@bufbuild/protobuf';
 import {
+  type CheckStatusInfo,
   type TaskID,
   TaskState,
   type TaskStatus,
@@ -26,6 +27,8 @@ export interface StatusDetails {
   reason?: TaskStatus_Reason;
   /** Only health-check driven updates set it; left unset otherwise, as Mesos does. */
   healthy?: boolean;
+  /** Every update of a task that has a check carries one (health/task-checks.ts). */
+  checkStatus?: CheckStatusInfo;
 }
 
 export interface StatusContext {
@@ -58,6 +61,7 @@ export function buildTaskStatus(
   if (details.message !== undefined) status.message = details.message;
   if (details.reason !== undefined) status.reason = details.reason;
   if (details.healthy !== undefined) status.healthy = details.healthy;
+  if (details.checkStatus !== undefined) status.checkStatus = details.checkStatus;
   return status;
 }
 
@@ -67,7 +71,7 @@ export { isTerminalState };
 export type ProcessExit = { code: number; signal?: undefined } | { code?: undefined; signal: NodeJS.Signals };
 
 /** Why the executor was killing the task when it ended, if it was. */
-export type KillCause = 'kill' | 'shutdown' | 'max-completion-time' | 'connection-lost';
+export type KillCause = 'kill' | 'shutdown' | 'max-completion-time' | 'connection-lost' | 'health-check';
 
 export interface TerminalOutcome {
   state: TaskState;

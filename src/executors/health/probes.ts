@@ -176,3 +176,16 @@ export function localCommandProbe(options: LocalCommandProbeOptions): Probe {
       });
     });
 }
+
+/** How the command executor builds its probes; unit tests hand it fakes. */
+export interface LocalProbeFactory {
+  http(url: string): Probe;
+  tcp(host: string, port: number): Probe;
+  command(options: LocalCommandProbeOptions): Probe;
+}
+
+export const localProbes: LocalProbeFactory = {
+  http: httpProbe,
+  tcp: tcpProbe,
+  command: localCommandProbe,
+};

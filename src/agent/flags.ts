@@ -3,14 +3,17 @@
  */
 import { LOG_LEVELS } from '../common/log.js';
 import {
+  bytesOption,
   durationOption,
   enumOption,
   formatHelp,
   intOption,
+  numberOption,
   type OptionTable,
   stringOption,
   validPort,
 } from '../common/options.js';
+import { CONTAINER_LOGGERS, logrotateOptionsProblem, MIN_LOGROTATE_SIZE } from './container-logger.js';
 
 export const agentFlags = {
   master: stringOption({
@@ -64,6 +67,58 @@ export const agentFlags = {
   registration_backoff_factor: durationOption({
     help: 'initial backoff between (re-)registration attempts, doubling up to 1 minute',
     default: 1000,
+  }),
+  external_log_file: stringOption({
+    help: 'a log file of this agent kept by something else (systemd, a wrapper); served at /files as /slave/log',
+  }),
+  gc_delay: durationOption({
+    help:
+      'how long the sandboxes of completed executors are kept; shortened as the disk of --work_dir fills\n' +
+      '(max age = gc_delay * max(0, 1 - gc_disk_headroom - disk usage))',
+    default: 7 * 24 * 3_600_000,
+    validate: (ms) => (ms < 0 ? 'must not be negative' : undefined),
+  }),
+  gc_disk_headroom: numberOption({
+    help: 'fraction of the work_dir disk to keep free when ageing sandboxes (0.0 to 1.0)',
+    default: 0.1,
+    validate: (v) => (v < 0 || v > 1 ? 'must be between 0.0 and 1.0' : undefined),
+  }),
+  disk_watch_interval: durationOption({
+    help: 'how often the disk usage of --work_dir is checked to prune old sandboxes',
+    default: 60_000,
+    validate: (ms) => (ms <= 0 ? 'must be positive' : undefined),
+  }),
+  container_logger: stringOption({
+    help:
+      "where executors' stdout/stderr go: empty for the sandbox files (Mesos' default), or\n" +
+      `${CONTAINER_LOGGERS.join(' / ')} to rotate them by size`,
+    default: '',
+    validate: (v) =>
+      v === '' || (CONTAINER_LOGGERS as readonly string[]).includes(v)
+        ? undefined
+        : `'${v}' is not a container logger; use one of: ${CONTAINER_LOGGERS.join(', ')} (or nothing)`,
+  }),
+  logrotate_max_stdout_size: bytesOption({
+    help: 'with --container_logger=logrotate: size at which stdout is rotated',
+    default: 10 * 1024 * 1024,
+    validate: (b) =>
+      b < MIN_LOGROTATE_SIZE ? `must be at least one page (${MIN_LOGROTATE_SIZE}B)` : undefined,
+  }),
+  logrotate_max_stderr_size: bytesOption({
+    help: 'with --container_logger=logrotate: size at which stderr is rotated',
+    default: 10 * 1024 * 1024,
+    validate: (b) =>
+      b < MIN_LOGROTATE_SIZE ? `must be at least one page (${MIN_LOGROTATE_SIZE}B)` : undefined,
+  }),
+  logrotate_stdout_options: stringOption({
+    help: "with --container_logger=logrotate: logrotate directives for stdout; 'rotate N' keeps N old files",
+    default: 'rotate 9',
+    validate: logrotateOptionsProblem,
+  }),
+  logrotate_stderr_options: stringOption({
+    help: "with --container_logger=logrotate: logrotate directives for stderr; 'rotate N' keeps N old files",
+    default: 'rotate 9',
+    validate: logrotateOptionsProblem,
   }),
   logging_level: enumOption({ help: 'log level', default: 'info', choices: LOG_LEVELS }),
 } satisfies OptionTable;

@@ -1,16 +1,16 @@
 /**
  * Starts executor processes and ends them: the "posix launcher" of this agent. Each executor runs
  * in its own process group (detached) so a later agent restart does not take it down, with
- * stdout/stderr going to files in its sandbox, as Mesos' sandbox container logger does.
+ * stdout/stderr going where the container logger says (container-logger.ts: files in its sandbox
+ * by default, as Mesos' sandbox container logger does).
  *
  * Killing signals the whole group, so processes an executor started (the task) go with it; once
  * the executor itself has exited, what is left of its group is killed too, the way destroying a
  * container leaves nothing behind.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { type ContainerLogger, sandboxLogger } from './container-logger.js';
 import type { ProgramSpec } from './executor-launch.js';
 
 export interface LaunchSpec {
@@ -63,9 +63,11 @@ function signalGroup(pid: number, signal: NodeJS.Signals, leaderAlive: boolean):
  * Spawns the executor. Throws (synchronously or via the returned promise rejecting) when it
  * cannot be started, e.g. a missing program: the caller fails the executor's tasks.
  */
-export async function launchExecutor(spec: LaunchSpec): Promise<ExecutorProcess> {
-  const stdout = openSync(join(spec.sandbox, 'stdout'), 'a');
-  const stderr = openSync(join(spec.sandbox, 'stderr'), 'a');
+export async function launchExecutor(
+  spec: LaunchSpec,
+  logger: ContainerLogger = sandboxLogger,
+): Promise<ExecutorProcess> {
+  const io = await logger(spec);
   let child: ChildProcess;
   try {
     child = spawn(spec.program.file, spec.program.args, {
@@ -73,11 +75,11 @@ export async function launchExecutor(spec: LaunchSpec): Promise<ExecutorProcess>
       cwd: spec.sandbox,
       env: spec.env,
       detached: true,
-      stdio: ['ignore', stdout, stderr],
+      stdio: ['ignore', io.stdout, io.stderr],
     });
   } finally {
-    closeSync(stdout);
-    closeSync(stderr);
+    // spawn has duplicated the descriptors into the child by the time it returns.
+    io.release();
   }
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', () => resolve());

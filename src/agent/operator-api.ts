@@ -4,7 +4,8 @@
  * 400/415; Accept and Message-Accept 406; body 400; `Failed to validate agent::Call: ...` 400;
  * the per-call streaming rules 415/406), then the call (section 4.3).
  *
- * Served now: GET_HEALTH, GET_FLAGS, GET_VERSION and the container calls the default executor
+ * Served now: GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, LIST_FILES and READ_FILE (the
+ * `/files` tree: 404 for an unknown path, 400 for a directory or an escape), and the container calls the default executor
  * needs (LAUNCH/WAIT/KILL/REMOVE_NESTED_CONTAINER and their LAUNCH/WAIT/KILL/REMOVE_CONTAINER
  * forms for nested containers). UNKNOWN is a bare 501, as in Mesos; every other call type is a 501
  * whose text names it.
@@ -28,6 +29,7 @@ import {
   type Call,
   Call_KillContainerSchema,
   Call_KillNestedContainerSchema,
+  Call_ReadFileSchema,
   Call_Type,
   Response_Type,
   ResponseSchema,
@@ -36,12 +38,18 @@ import type { CommandInfo, ContainerID, ContainerInfo } from '../wire/gen/mesos/
 import { RecordIODecoder } from '../wire/recordio.js';
 import type { Agent } from './agent.js';
 import { containerIdText, decodeAgentCall, validateAgentCall } from './agent-calls.js';
+import { type Files, FilesError } from './files.js';
+import { filesErrorResponse } from './files-endpoints.js';
 import { ContainerLaunchError, ContainerRemoveError, signalName } from './nested-containers.js';
 
 export interface AgentApiContext {
   agent: Agent;
   /** The agent's flags as `/flags` shows them. */
   flags: Record<string, string>;
+  /** The tree `/files` serves (LIST_FILES, READ_FILE); without it those calls are 501. */
+  files?: Files;
+  /** The `/metrics/snapshot` values (GET_METRICS); without it that call is 501. */
+  metrics?: () => Promise<Record<string, number>>;
 }
 
 /** SIGKILL: what KILL_NESTED_CONTAINER / KILL_CONTAINER send when the call names no signal. */
@@ -134,6 +142,50 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
     }
   }
 
+  async function listFiles(files: Files, path: string, media: MessageMediaType): Promise<HttpResponse> {
+    try {
+      const listing = await files.browse(path);
+      return respond(media, {
+        type: Response_Type.LIST_FILES,
+        listFiles: {
+          fileInfos: listing.map((entry) => ({
+            path: entry.path,
+            nlink: entry.nlink,
+            size: BigInt(entry.size),
+            mtime: { nanoseconds: BigInt(entry.mtimeSecs) * 1_000_000_000n },
+            mode: entry.mode,
+            uid: entry.uid,
+            gid: entry.gid,
+          })),
+        },
+      });
+    } catch (err) {
+      if (err instanceof FilesError) return filesErrorResponse(err, path);
+      throw err;
+    }
+  }
+
+  async function readFile(
+    files: Files,
+    path: string,
+    offset: bigint,
+    length: bigint | undefined,
+    media: MessageMediaType,
+  ): Promise<HttpResponse> {
+    // Beyond 2^53 nothing is there to read; clamping keeps the arithmetic in exact doubles.
+    const clamp = (n: bigint) => (n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n));
+    try {
+      const result = await files.read(path, clamp(offset), length === undefined ? undefined : clamp(length));
+      return respond(media, {
+        type: Response_Type.READ_FILE,
+        readFile: { size: BigInt(result.size), data: result.data },
+      });
+    } catch (err) {
+      if (err instanceof FilesError) return filesErrorResponse(err, path);
+      throw err;
+    }
+  }
+
   return async (request) => {
     requireMethod(request.method, ['POST']);
     const media = negotiateAgentApiMedia(request.headers);
@@ -167,6 +219,28 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
             },
           },
         });
+      }
+
+      case Call_Type.GET_METRICS: {
+        if (!context.metrics) return notSupported(`Call type ${typeName}`);
+        const metrics = await context.metrics();
+        return respond(accept, {
+          type: Response_Type.GET_METRICS,
+          getMetrics: {
+            metrics: Object.keys(metrics)
+              .sort()
+              .map((name) => ({ name, value: metrics[name]! })),
+          },
+        });
+      }
+      case Call_Type.LIST_FILES:
+        if (!context.files) return notSupported(`Call type ${typeName}`);
+        return listFiles(context.files, call.listFiles!.path, accept);
+      case Call_Type.READ_FILE: {
+        if (!context.files) return notSupported(`Call type ${typeName}`);
+        const read = call.readFile!;
+        const lengthSet = isFieldSet(read, Call_ReadFileSchema.field.length);
+        return readFile(context.files, read.path, read.offset, lengthSet ? read.length : undefined, accept);
       }
 
       case Call_Type.LAUNCH_NESTED_CONTAINER: {

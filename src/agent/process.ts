@@ -17,8 +17,10 @@ import { parseAttributes } from '../resources/index.js';
 import { AgentToMaster_Type, AgentToMasterSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { parseJson } from '../wire/json-text.js';
 import { Agent, DEFAULT_KILL_ESCALATION_MS } from './agent.js';
+import { type ContainerLogger, logrotateLogger, sandboxLogger } from './container-logger.js';
 import { registerAgentEndpoints } from './endpoints.js';
 import { executorApiHandler } from './executor-api.js';
+import { agentFiles, registerFilesEndpoints } from './files-endpoints.js';
 import { type AgentFlags, agentFlags } from './flags.js';
 import { type ExecutorProcess, type LaunchSpec, launchExecutor } from './launcher.js';
 import { MasterLink } from './master-link.js';
@@ -149,6 +151,19 @@ export async function startAgent(
   if (!defaultExecutor)
     log.warn('the built-in default executor is not built; task groups will fail to launch');
 
+  const containerLogger: ContainerLogger =
+    flags.container_logger === ''
+      ? sandboxLogger
+      : logrotateLogger(
+          {
+            maxStdoutSize: flags.logrotate_max_stdout_size,
+            maxStderrSize: flags.logrotate_max_stderr_size,
+            stdoutOptions: flags.logrotate_stdout_options,
+            stderrOptions: flags.logrotate_stderr_options,
+          },
+          (message) => log.warn(message),
+        );
+
   let link: MasterLink | undefined;
   let masterHostname: string | undefined;
   const agent = new Agent(
@@ -173,14 +188,16 @@ export async function startAgent(
       clock,
       log,
       send: (message) => link?.send(message) ?? false,
-      launch: options.launch ?? launchExecutor,
+      launch: options.launch ?? ((spec) => launchExecutor(spec, containerLogger)),
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
     },
   );
 
   const renderedFlags = renderFlags(agentFlags, { ...flags, work_dir: workDir });
   http.route('slave(1)', '/api/v1/executor', executorApiHandler(agent));
-  http.route('slave(1)', '/api/v1', agentApiHandler({ agent, flags: renderedFlags }));
+  const files = agentFiles(agent, flags.external_log_file);
+  registerFilesEndpoints(http, files);
+  http.route('slave(1)', '/api/v1', agentApiHandler({ agent, flags: renderedFlags, files }));
   registerAgentEndpoints(http, {
     agent,
     flags: renderedFlags,

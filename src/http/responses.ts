@@ -106,17 +106,21 @@ const JSONP_CALLBACK = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
 const JSONP_CALLBACK_MAX_LENGTH = 256;
 
 /**
- * A legacy JSON endpoint body (`/state`, `/metrics/snapshot`, ...). With `?jsonp=cb` it becomes
- * `cb(<json>);` as `text/javascript`, as libprocess does. Unlike libprocess the callback must be a
- * (dotted) JavaScript identifier, so the endpoint cannot be used to reflect arbitrary script.
+ * A legacy JSON endpoint body (`/state`, `/metrics/snapshot`, ...), as text or as bytes. With
+ * `?jsonp=cb` it becomes `cb(<json>);` as `text/javascript`, as libprocess does. Unlike libprocess
+ * the callback must be a (dotted) JavaScript identifier, so the endpoint cannot be used to reflect
+ * arbitrary script.
  */
-export function jsonResponse(query: URLSearchParams, json: string, status = 200): BodyResponse {
+export function jsonResponse(query: URLSearchParams, json: string | Uint8Array, status = 200): BodyResponse {
   const callback = query.get('jsonp');
   if (callback === null) return { status, headers: { 'Content-Type': APPLICATION_JSON }, body: json };
   if (callback.length > JSONP_CALLBACK_MAX_LENGTH || !JSONP_CALLBACK.test(callback)) {
     throw new StrataError('HTTP_BAD_REQUEST', { detail: "Invalid 'jsonp' callback name" });
   }
-  return { status, headers: { 'Content-Type': TEXT_JAVASCRIPT }, body: `${callback}(${json});` };
+  const headers = { 'Content-Type': TEXT_JAVASCRIPT };
+  if (typeof json === 'string') return { status, headers, body: `${callback}(${json});` };
+  // JSON already in bytes (file data that need not be UTF-8) is wrapped without being decoded.
+  return { status, headers, body: [Buffer.from(`${callback}(`), json, Buffer.from(');')] };
 }
 
 export function temporaryRedirect(location: string): BodyResponse {

@@ -77,6 +77,7 @@ import {
   NestedContainers,
   type RootContainer,
 } from './nested-containers.js';
+import type { AgentObserver } from './observer.js';
 import { type StatusUpdate, StatusUpdateManager } from './status-updates.js';
 import { agentStatus, droppedOrLost, isTerminalState, taskStateName, uuidText } from './task-states.js';
 
@@ -116,6 +117,8 @@ export interface AgentDeps {
   send(message: AgentToMaster): boolean;
   launch(spec: LaunchSpec): Promise<ExecutorProcess>;
   statusUpdateRetry?: { minMs: number; maxMs: number };
+  /** Told about updates and executor ends (metrics, sandbox garbage collection). */
+  observer?: AgentObserver;
 }
 
 export type ExecutorPhase = 'registering' | 'running' | 'terminating' | 'terminated';
@@ -930,6 +933,8 @@ export class Agent {
       status.timestamp = this.deps.clock.now() / 1000;
     const taskId = status.taskId?.value ?? '';
     const entry = executor?.tasks.get(taskId);
+    const stateChanged =
+      entry !== undefined && entry.phase !== 'terminated' && entry.task.state !== status.state;
     if (entry && entry.phase !== 'terminated') {
       entry.task.state = status.state;
       const stored = create(TaskStatusSchema, status);
@@ -938,6 +943,7 @@ export class Agent {
       if (isTerminalState(status.state)) entry.phase = 'terminated';
     }
     const result = this.updates.receive({ frameworkId: framework.id, executorId: executor?.id, status });
+    this.deps.observer?.statusUpdate?.(status, { stateChanged, duplicate: result === 'duplicate' });
     this.deps.log.info(
       {
         frameworkId: framework.id,
@@ -1170,6 +1176,7 @@ export class Agent {
       );
     }
     executor.markGone();
+    this.deps.observer?.executorTerminated?.(executor);
     // Nested containers die with their executor's container (Mesos destroys children first; a
     // posix executor is already gone by now, so they follow it).
     this.containers
@@ -1189,6 +1196,7 @@ export class Agent {
     if (framework.completedExecutors.length > MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK) {
       framework.completedExecutors.shift();
     }
+    this.deps.observer?.executorRemoved?.(framework, executor);
     this.maybeRemoveFramework(framework);
   }
 

@@ -57,6 +57,7 @@ import {
 } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { LinkConnection } from '../wire/link.js';
 import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } from '../wire/task-states.js';
+import { taskCheckProblem } from './check-validation.js';
 import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
@@ -726,6 +727,8 @@ export class Master {
     if (task.killPolicy?.gracePeriod && task.killPolicy.gracePeriod.nanoseconds < 0n) {
       return 'Task kill policy grace period must be non-negative';
     }
+    const checkProblem = taskCheckProblem(task);
+    if (checkProblem) return checkProblem;
     if (task.executor) {
       const executorId = task.executor.executorId?.value ?? '';
       const reason = invalidIdReason(executorId);

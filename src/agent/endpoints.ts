@@ -128,17 +128,25 @@ function frameworkJson(framework: FrameworkRecord, agentId: string): JsonObject 
   return out;
 }
 
-/** What the executors and their live tasks hold (allocation info dropped, so it compares with the total). */
-function allocatedResources(agent: Agent): Resources {
+/**
+ * What one executor holds (Mesos' `Executor::allocatedResources`): its own resources plus those of
+ * its queued and launched tasks; tasks whose terminal update is in already hold nothing.
+ */
+export function executorAllocated(executor: ExecutorRecord): Resources {
+  const parts = [resourcesFromMessages(executor.info.resources, { invalid: 'skip' })];
+  for (const entry of executor.tasks.values()) {
+    if (entry.phase !== 'terminated')
+      parts.push(resourcesFromMessages(entry.info.resources, { invalid: 'skip' }));
+  }
+  return Resources.sum(parts);
+}
+
+/** What the live executors and their tasks hold (allocation info dropped, so it compares with the total). */
+export function allocatedResources(agent: Agent): Resources {
   const parts: Resources[] = [];
   for (const framework of agent.frameworks.values()) {
     for (const executor of framework.executors.values()) {
-      if (executor.phase === 'terminated') continue;
-      parts.push(resourcesFromMessages(executor.info.resources, { invalid: 'skip' }));
-      for (const entry of executor.tasks.values()) {
-        if (entry.phase !== 'terminated')
-          parts.push(resourcesFromMessages(entry.info.resources, { invalid: 'skip' }));
-      }
+      if (executor.phase !== 'terminated') parts.push(executorAllocated(executor));
     }
   }
   return Resources.sum(parts).unallocate();

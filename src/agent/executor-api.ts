@@ -15,7 +15,15 @@ function fail(code: 'HTTP_BAD_REQUEST' | 'HTTP_FORBIDDEN' | 'HTTP_NOT_IMPLEMENTE
   throw new StrataError(code, { detail: text });
 }
 
-export function executorApiHandler(agent: Agent): (request: HttpRequest) => Promise<HttpResponse> {
+/** Told about UPDATE calls the agent turns away (`slave/invalid_status_updates`). */
+export interface ExecutorApiCounters {
+  invalidStatusUpdate(): void;
+}
+
+export function executorApiHandler(
+  agent: Agent,
+  counters?: ExecutorApiCounters,
+): (request: HttpRequest) => Promise<HttpResponse> {
   return async (request) => {
     requireMethod(request.method, ['POST']);
     const contentType = requestMessageType(request.headers);
@@ -26,6 +34,7 @@ export function executorApiHandler(agent: Agent): (request: HttpRequest) => Prom
     if (call.type === Call_Type.HEARTBEAT) return accepted();
 
     const found = agent.lookupExecutor(call.frameworkId?.value ?? '', call.executorId?.value ?? '');
+    if (found.kind !== 'found' && call.type === Call_Type.UPDATE) counters?.invalidStatusUpdate();
     if (found.kind === 'no-framework') fail('HTTP_BAD_REQUEST', 'Framework cannot be found');
     if (found.kind === 'no-executor') fail('HTTP_BAD_REQUEST', 'Executor cannot be found');
     const { framework, executor } = found;

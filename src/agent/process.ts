@@ -24,8 +24,12 @@ import { agentFiles, registerFilesEndpoints } from './files-endpoints.js';
 import { type AgentFlags, agentFlags } from './flags.js';
 import { type ExecutorProcess, type LaunchSpec, launchExecutor } from './launcher.js';
 import { MasterLink } from './master-link.js';
+import { AgentCounters, metricsSnapshot, registerMetricsEndpoint } from './metrics.js';
+import { registerMonitorEndpoint } from './monitor.js';
+import { observers } from './observer.js';
 import { agentApiHandler } from './operator-api.js';
 import { agentTotalResources, detectedAmounts, probeMachine } from './resources.js';
+import { liveSandboxes, SandboxGc } from './sandbox-gc.js';
 
 /** How an agent process ended: 0 after a requested stop, non-zero when the master turned it away. */
 export interface AgentExit {
@@ -166,6 +170,18 @@ export async function startAgent(
 
   let link: MasterLink | undefined;
   let masterHostname: string | undefined;
+  let registered = false;
+  const counters = new AgentCounters();
+  let agentRef: Agent | undefined;
+  const gc = new SandboxGc({
+    clock,
+    log,
+    workDir,
+    gcDelayMs: flags.gc_delay,
+    headroom: flags.gc_disk_headroom,
+    diskWatchIntervalMs: flags.disk_watch_interval,
+    liveSandboxes: () => liveSandboxes(agentRef),
+  });
   const agent = new Agent(
     {
       workDir,
@@ -190,14 +206,31 @@ export async function startAgent(
       send: (message) => link?.send(message) ?? false,
       launch: options.launch ?? ((spec) => launchExecutor(spec, containerLogger)),
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
+      observer: observers(counters, gc),
     },
   );
+  agentRef = agent;
+  gc.start();
 
   const renderedFlags = renderFlags(agentFlags, { ...flags, work_dir: workDir });
-  http.route('slave(1)', '/api/v1/executor', executorApiHandler(agent));
+  http.route('slave(1)', '/api/v1/executor', executorApiHandler(agent, counters));
   const files = agentFiles(agent, flags.external_log_file);
   registerFilesEndpoints(http, files);
-  http.route('slave(1)', '/api/v1', agentApiHandler({ agent, flags: renderedFlags, files }));
+  const snapshot = () =>
+    metricsSnapshot({
+      agent,
+      counters,
+      clock,
+      registered: () => registered,
+      executorDirectoryMaxAllowedAgeMs: () => gc.maxAllowedAgeMs,
+    });
+  registerMetricsEndpoint(http, snapshot);
+  registerMonitorEndpoint(http, agent, clock);
+  http.route(
+    'slave(1)',
+    '/api/v1',
+    agentApiHandler({ agent, flags: renderedFlags, files, metrics: async () => snapshot() }),
+  );
   registerAgentEndpoints(http, {
     agent,
     flags: renderedFlags,
@@ -214,6 +247,7 @@ export async function startAgent(
       if (exit.code !== 0) log.error({ reason: exit.message }, 'agent exiting');
       else log.info('agent stopping: shutting down executors');
       await agent.stop();
+      gc.stop();
       link?.stop(create(AgentToMasterSchema, { type: AgentToMaster_Type.UNREGISTER }));
       await http.close();
       log.info('agent stopped');
@@ -232,9 +266,13 @@ export async function startAgent(
     registration: () => agent.registrationMessage(),
     onRegistered: (agentId, reregistered, message) => {
       masterHostname = message.registered?.masterInfo?.hostname;
+      registered = true;
       agent.registered(agentId, reregistered);
     },
-    onDisconnected: (reason) => agent.disconnected(reason),
+    onDisconnected: (reason) => {
+      registered = false;
+      agent.disconnected(reason);
+    },
     onMessage: (message) => agent.masterMessage(message),
     onFatal: (message) => void shutDown({ code: 1, message }),
   });

@@ -2,11 +2,11 @@
  * The default executor's client for the agent operator API (`POST /<agent process>/api/v1`,
  * reference §4.3): launching, waiting for and signalling the nested containers its tasks run in.
  *
- * Only the three calls the default executor needs (LAUNCH_NESTED_CONTAINER,
- * WAIT_NESTED_CONTAINER, KILL_NESTED_CONTAINER), in JSON, each on a fresh connection: WAIT is a
- * long poll that can stay open for the whole life of a task, and a kept-alive socket the agent is
- * just closing would turn a later call into a spurious ECONNRESET (the executor client avoids
- * keep-alive for the same reason).
+ * Only the calls the default executor needs (LAUNCH_NESTED_CONTAINER, WAIT_NESTED_CONTAINER,
+ * KILL_NESTED_CONTAINER, and REMOVE_NESTED_CONTAINER for the containers of command checks), in
+ * JSON, each on a fresh connection: WAIT is a long poll that can stay open for the whole life of
+ * a task, and a kept-alive socket the agent is just closing would turn a later call into a
+ * spurious ECONNRESET (the executor client avoids keep-alive for the same reason).
  *
  * Nothing here throws for what the agent or the network does: every call settles with an
  * `AgentCallOutcome` saying whether the agent answered as hoped, answered with another status, or
@@ -55,6 +55,12 @@ export interface NestedContainerApi {
   wait(containerId: ContainerID): Promise<AgentCallOutcome<NestedContainerTermination>>;
   /** Sends `signal` (a number, e.g. 15 for SIGTERM) to the container's processes. */
   kill(containerId: ContainerID, signal: number): Promise<AgentCallOutcome<void>>;
+  /**
+   * Forgets an ended container and its sandbox (REMOVE_NESTED_CONTAINER). Only the containers of
+   * command checks are removed, one per probe, as Mesos' default executor does; optional so that
+   * fakes without checks need not have it.
+   */
+  remove?(containerId: ContainerID): Promise<AgentCallOutcome<void>>;
 }
 
 export interface AgentApiClientOptions {
@@ -122,6 +128,16 @@ export class AgentApiClient implements NestedContainerApi {
     );
     if (answer.kind !== 'answered') return answer;
     if (answer.status === 200 || answer.status === 202) return { kind: 'ok', value: undefined };
+    return rejected(answer);
+  }
+
+  async remove(containerId: ContainerID): Promise<AgentCallOutcome<void>> {
+    const answer = await this.call(
+      { type: Call_Type.REMOVE_NESTED_CONTAINER, removeNestedContainer: { containerId } },
+      KILL_CALL_TIMEOUT_MS,
+    );
+    if (answer.kind !== 'answered') return answer;
+    if (answer.status === 200) return { kind: 'ok', value: undefined };
     return rejected(answer);
   }
 

@@ -26,17 +26,20 @@
 import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { create } from '@bufbuild/protobuf';
+import { clone, create } from '@bufbuild/protobuf';
 import { pino } from 'pino';
 import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import { isStrataError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Event_Subscribed } from '../wire/gen/mesos/v1/executor/executor_pb.js';
 import {
+  CommandInfoSchema,
   type ContainerID,
   ContainerIDSchema,
   ContainerStatusSchema,
+  EnvironmentSchema,
   type FrameworkInfo,
   FrameworkInfo_Capability_Type,
   type KillPolicy,
@@ -55,6 +58,11 @@ import {
 import type { ExecutorLink } from './command-executor.js';
 import { type ExecutorEnvironment, readExecutorEnvironment } from './environment.js';
 import { ExecutorClient, type ExecutorEventHandlers } from './executor-client.js';
+import type { Probe } from './health/checker.js';
+import type { ProbeSpec } from './health/config.js';
+import { nestedCommandProbe } from './health/nested-probe.js';
+import { type LocalProbeFactory, localProbes } from './health/probes.js';
+import { TaskChecks } from './health/task-checks.js';
 import { durationInfoToMs, KillStateMachine, killGracePeriodMs, shutdownKillGracePeriodMs } from './kill.js';
 import {
   buildTaskStatus,
@@ -97,6 +105,8 @@ export interface DefaultExecutorOptions {
   /** Value of a new nested container id; a random UUID unless a test fixes it. */
   newContainerId?: () => string;
   terminalAcknowledgementTimeoutMs?: number;
+  /** HTTP and TCP probes of health checks and checks (COMMAND ones run in nested containers). */
+  probes?: LocalProbeFactory;
 }
 
 /** One task of a group, and its nested container. */
@@ -116,6 +126,8 @@ interface Child {
   waitRetryTimer: TimerHandle | undefined;
   killRetryTimer: TimerHandle | undefined;
   maxCompletionTimer: TimerHandle | undefined;
+  /** The task's health check and check, when it has any. */
+  checks: TaskChecks | undefined;
 }
 
 export class DefaultExecutor {
@@ -347,6 +359,8 @@ export class DefaultExecutor {
       'default executor: task container launched',
     );
     this.send(child, TaskState.TASK_RUNNING);
+    // As the command executor: checks start once the task runs (the grace period from here).
+    child.checks?.start();
     const maxCompletion = child.task.maxCompletionTime;
     if (maxCompletion !== undefined) {
       const limitMs = Math.max(0, durationInfoToMs(maxCompletion));
@@ -423,6 +437,8 @@ export class DefaultExecutor {
       case 'running': {
         const result = child.killer!.request(graceMs, cause);
         this.logger.info({ taskId: child.taskId, cause, graceMs, result }, 'default executor: kill');
+        // A task being killed is checked no more (Mesos pauses its checkers when it kills).
+        child.checks?.stop();
         if (result === 'started' && this.frameworkCanKill()) this.send(child, TaskState.TASK_KILLING);
         return;
       }
@@ -475,10 +491,14 @@ export class DefaultExecutor {
     if (child.phase === 'terminated' || this.finished) return;
     child.phase = 'terminated';
     child.killer?.processExited();
+    child.checks?.stop();
     child.waitRetryTimer?.cancel();
     child.killRetryTimer?.cancel();
     child.maxCompletionTimer?.cancel();
-    const { state, ...details } = outcome;
+    const { state, ...rest } = outcome;
+    const details: StatusDetails = { ...rest };
+    // Mesos marks the end of a task its health check killed, without a reason of its own.
+    if (child.checks?.unhealthy === true) details.healthy = false;
     this.send(child, state, details);
     // Reference §3.5: a task of a group that fails or is killed takes the rest of its group with
     // it, except during a shutdown, which kills everything anyway.
@@ -528,6 +548,7 @@ export class DefaultExecutor {
       child.killRetryTimer?.cancel();
       child.maxCompletionTimer?.cancel();
       child.killer?.processExited();
+      child.checks?.stop();
     }
     this.link.close();
     this.logger.info({ code }, 'default executor: exiting');
@@ -541,7 +562,7 @@ export class DefaultExecutor {
     // The full id, parent included, in every call: the agent resolves nested ids through it.
     const containerId = create(ContainerIDSchema, { value: newId() });
     if (parent !== undefined) containerId.parent = parent;
-    return {
+    const child: Child = {
       task,
       taskId: task.taskId?.value ?? '',
       containerId,
@@ -555,10 +576,63 @@ export class DefaultExecutor {
       waitRetryTimer: undefined,
       killRetryTimer: undefined,
       maxCompletionTimer: undefined,
+      checks: undefined,
     };
+    if (task.healthCheck !== undefined || task.check !== undefined) {
+      child.checks = new TaskChecks({
+        task,
+        clock: this.clock,
+        logger: this.logger,
+        probeFor: (probe) => this.probeFor(child, probe),
+        connected: () => this.link.state === 'subscribed',
+        sendRunning: (details) => this.send(child, TaskState.TASK_RUNNING, details),
+        kill: () =>
+          this.requestKill(child, killGracePeriodMs(undefined, child.task.killPolicy), 'health-check'),
+      });
+    }
+    return child;
+  }
+
+  /**
+   * A probe for a task's health check or check. HTTP and TCP probe 127.0.0.1 from the executor
+   * (Strata's nested containers share the host's network); a command runs in a check container
+   * under the task's (health/nested-probe.ts), with the task's environment, then the check's, and
+   * MESOS_SANDBOX pointing at the task's sandbox.
+   */
+  private probeFor(child: Child, probe: ProbeSpec): Probe {
+    const factory = this.options.probes ?? localProbes;
+    switch (probe.kind) {
+      case 'http':
+        return factory.http(probe.url);
+      case 'tcp':
+        return factory.tcp(probe.host, probe.port);
+      case 'command': {
+        const command = clone(CommandInfoSchema, probe.command);
+        const sandbox = this.options.environment.sandbox;
+        command.environment = create(EnvironmentSchema, {
+          variables: [
+            ...(child.task.command?.environment?.variables ?? []),
+            // The agent lays a nested container's sandbox out under its parent's, as Mesos does.
+            ...(sandbox === undefined
+              ? []
+              : [{ name: 'MESOS_SANDBOX', value: join(sandbox, 'containers', child.containerId.value) }]),
+            ...(probe.command.environment?.variables ?? []),
+          ],
+        });
+        return nestedCommandProbe({
+          containers: this.containers,
+          parent: child.containerId,
+          command,
+          logger: this.logger,
+        });
+      }
+    }
   }
 
   private send(child: Child, state: TaskState, details: StatusDetails = {}): void {
+    // Every update of a task with a check carries its latest status, as in Mesos.
+    const checkStatus = child.checks?.checkStatus;
+    if (details.checkStatus === undefined && checkStatus !== undefined) details = { ...details, checkStatus };
     const status = buildTaskStatus(
       child.taskId,
       state,

@@ -5,13 +5,15 @@
  *
  * I/O is injected: `send` puts a message on the link to the master, `launch` starts an executor
  * process, the clock runs every timer, executor event streams are `RecordStream`s. All state is in
- * plain records (FrameworkRecord, ExecutorRecord, TaskEntry) so it can later be checkpointed.
+ * plain records (FrameworkRecord, ExecutorRecord, TaskEntry); for frameworks that checkpoint, the
+ * `checkpointer` writes what a restarted agent needs (checkpoint.ts) as it changes, and `recover`
+ * rebuilds the records from it (section 4.9).
  */
 
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { clearField, create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
+import { clearField, create, equals, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
@@ -48,6 +50,7 @@ import {
   type KillPolicy,
   type Task,
   type TaskInfo,
+  TaskInfoSchema,
   TaskSchema,
   TaskState,
   type TaskStatus,
@@ -61,12 +64,22 @@ import {
   type MasterToAgent,
   MasterToAgent_Type,
 } from '../wire/gen/strata/internal/v1/link_pb.js';
+import type {
+  Checkpointer,
+  RecoveredAgent,
+  RecoveredExecutor,
+  RecoveredFramework,
+  RecoveredTask,
+  RunKey,
+  RuntimeContainer,
+} from './checkpoint.js';
 import {
   commandExecutorInfo,
   defaultExecutorCommand,
   executorEnvironment,
   executorProgram,
   executorRunsDir,
+  isCommandExecutorInfo,
   type ProgramSpec,
   shutdownGracePeriodMs,
 } from './executor-launch.js';
@@ -78,8 +91,16 @@ import {
   type RootContainer,
 } from './nested-containers.js';
 import type { AgentObserver } from './observer.js';
-import { type StatusUpdate, StatusUpdateManager } from './status-updates.js';
-import { agentStatus, droppedOrLost, isTerminalState, taskStateName, uuidText } from './task-states.js';
+import type { ProcessIdentity } from './recovered-process.js';
+import { type StatusUpdate, StatusUpdateManager, type StreamEvent } from './status-updates.js';
+import {
+  agentStatus,
+  droppedOrLost,
+  goneOrLost,
+  isTerminalState,
+  taskStateName,
+  uuidText,
+} from './task-states.js';
 
 /** Bounds on history kept for `/state` (Mesos' defaults). */
 export const MAX_COMPLETED_FRAMEWORKS = 50;
@@ -117,9 +138,19 @@ export interface AgentDeps {
   send(message: AgentToMaster): boolean;
   launch(spec: LaunchSpec): Promise<ExecutorProcess>;
   statusUpdateRetry?: { minMs: number; maxMs: number };
+  /** Writes the checkpoint (meta/ and the runtime directory); without one nothing is written. */
+  checkpointer?: Checkpointer;
+  /**
+   * Finds a process of an earlier life of the agent again: undefined when it is gone or is no
+   * longer the process that was started (recovered-process.ts `attachProcess`).
+   */
+  attach?(pid: number, identity: ProcessIdentity): ExecutorProcess | undefined;
   /** Told about updates and executor ends (metrics, sandbox garbage collection). */
   observer?: AgentObserver;
 }
+
+/** `--recover`: re-attach to surviving executors, or kill them all and exit (Mesos' semantics). */
+export type RecoverMode = 'reconnect' | 'cleanup';
 
 export type ExecutorPhase = 'registering' | 'running' | 'terminating' | 'terminated';
 /** queued: waiting for the executor to subscribe; launched: sent to it; terminated: terminal update not yet acknowledged. */
@@ -169,6 +200,8 @@ export interface ExecutorRecord {
   shutdownTimer: TimerHandle | undefined;
   pendingTermination: Termination | undefined;
   exitStatus: number | undefined;
+  /** Found again after an agent restart and waiting to re-subscribe (reregistration timeout runs). */
+  awaitingReregistration: boolean;
   /** Resolves once the process has exited (or never started). */
   gone: Promise<void>;
   markGone: () => void;
@@ -193,6 +226,18 @@ export class Agent {
   readonly startTimeMs: number;
   private id: string | undefined;
   private stopping = false;
+  private recovering = false;
+  private recoveryTimer: TimerHandle | undefined;
+  private resolveRecovered: () => void = () => {};
+  /** Settles once restart recovery is over (at once for an agent that never ran `recover`). */
+  recovered: Promise<void> = Promise.resolve();
+  /** What a non-strict recovery had to skip (Mesos' slave/recovery_errors). */
+  recoveryErrors = 0;
+  /** Processes of an earlier life being killed (orphans); cleanup mode waits for them. */
+  private readonly orphans: Promise<void>[] = [];
+  private recoverMode: RecoverMode = 'reconnect';
+  /** Executors left running when the agent stopped (their framework checkpoints). */
+  keptExecutors = 0;
   readonly updates: StatusUpdateManager;
   /** Containers launched below executor containers through the operator API. */
   readonly containers: NestedContainers;
@@ -205,6 +250,7 @@ export class Agent {
     this.updates = new StatusUpdateManager({
       clock: deps.clock,
       forward: (update, latest) => this.forwardUpdate(update, latest),
+      checkpoint: (event) => this.checkpointUpdate(event),
       latestState: (frameworkId, taskId) => this.findTask(frameworkId, taskId)?.task.state,
       ...(deps.statusUpdateRetry
         ? { retryMinMs: deps.statusUpdateRetry.minMs, retryMaxMs: deps.statusUpdateRetry.maxMs }
@@ -214,7 +260,17 @@ export class Agent {
       launch: (spec) => this.deps.launch(spec),
       log: deps.log,
       root: (containerId) => this.rootContainer(containerId),
+      runtime: {
+        launched: (chain, pid, directory) =>
+          this.persist('nested container pid', (cp) => cp.writeRuntimeContainer(chain, pid, directory)),
+        gone: (chain) => this.persist('nested container removal', (cp) => cp.removeRuntimeContainer(chain)),
+      },
     });
+  }
+
+  /** While recovering, the APIs answer 503 (executors may only re-subscribe). */
+  get isRecovering(): boolean {
+    return this.recovering;
   }
 
   get agentId(): string | undefined {
@@ -289,6 +345,7 @@ export class Agent {
       this.deps.log.warn({ previous: this.id, agentId }, 'the master gave this agent a new id');
     }
     this.id = agentId;
+    this.persist('agent info', (cp) => cp.writeAgentInfo(this.agentInfo()));
     this.deps.log.info({ agentId, reregistered }, reregistered ? 'agent re-registered' : 'agent registered');
     this.updates.resume();
   }
@@ -350,7 +407,10 @@ export class Agent {
       case MasterToAgent_Type.UPDATE_FRAMEWORK: {
         const info = message.updateFramework?.frameworkInfo;
         const framework = this.frameworks.get(info?.id?.value ?? '');
-        if (info && framework) framework.info = create(FrameworkInfoSchema, info);
+        if (info && framework) {
+          framework.info = create(FrameworkInfoSchema, info);
+          this.checkpointFramework(framework);
+        }
         return;
       }
       default:
@@ -402,6 +462,7 @@ export class Agent {
       phase: 'queued',
     };
     executor.tasks.set(taskId, entry);
+    this.checkpointTask(framework, executor, entry);
     log.info({ frameworkId, executorId, taskId }, 'task queued');
     if (executor.phase === 'running') this.deliver(executor, entry);
     if (!existing) {
@@ -417,7 +478,9 @@ export class Agent {
     const framework = this.frameworks.get(frameworkId);
     if (framework?.phase === 'terminating') return undefined;
     if (framework) {
+      const changed = !equals(FrameworkInfoSchema, framework.info, info);
       framework.info = create(FrameworkInfoSchema, info);
+      if (changed) this.checkpointFramework(framework);
       return framework;
     }
     const created: FrameworkRecord = {
@@ -428,6 +491,7 @@ export class Agent {
       completedExecutors: [],
     };
     this.frameworks.set(frameworkId, created);
+    this.checkpointFramework(created);
     return created;
   }
 
@@ -488,6 +552,7 @@ export class Agent {
         group,
       };
       executor.tasks.set(task.taskId?.value ?? '', entry);
+      this.checkpointTask(framework, executor, entry);
       entries.push(entry);
     }
     log.info({ frameworkId, executorId, taskIds }, 'task group queued');
@@ -537,9 +602,10 @@ export class Agent {
     framework: FrameworkRecord,
     info: ExecutorInfo,
     commandExecutor: boolean,
+    recoveredContainerId?: string,
   ): ExecutorRecord {
     const executorId = info.executorId?.value ?? '';
-    const containerId = randomUUID();
+    const containerId = recoveredContainerId ?? randomUUID();
     const runs = executorRunsDir(this.config.workDir, this.id ?? 'unregistered', framework.id, executorId);
     let markGone!: () => void;
     const gone = new Promise<void>((resolve) => {
@@ -562,10 +628,15 @@ export class Agent {
       shutdownTimer: undefined,
       pendingTermination: undefined,
       exitStatus: undefined,
+      awaitingReregistration: false,
       gone,
       markGone,
     };
     framework.executors.set(executorId, executor);
+    if (recoveredContainerId === undefined) {
+      const run = this.checkpointRun(framework, executor);
+      if (run) this.persist('executor info', (cp) => cp.writeExecutorRun(run, info));
+    }
     return executor;
   }
 
@@ -626,6 +697,11 @@ export class Agent {
     log.info(
       { pid: child.pid, containerId: executor.containerId, directory: executor.directory },
       'executor launched',
+    );
+    const run = this.checkpointRun(framework, executor);
+    if (run) this.persist('executor pid', (cp) => cp.writeForkedPid(run, child.pid));
+    this.persist('executor runtime pid', (cp) =>
+      cp.writeRuntimeContainer([executor.containerId], child.pid, executor.directory),
     );
     child.exited
       .then((status) => this.executorExited(framework, executor, status))
@@ -730,6 +806,10 @@ export class Agent {
     }
     executor.registrationTimer?.cancel();
     executor.registrationTimer = undefined;
+    if (executor.awaitingReregistration) {
+      executor.awaitingReregistration = false;
+      log.info('recovered executor re-subscribed');
+    }
     const heartbeat = this.deps.clock.setInterval(
       () => this.sendEvent(executor, { type: Event_Type.HEARTBEAT }),
       this.config.heartbeatIntervalMs,
@@ -781,6 +861,7 @@ export class Agent {
       });
     }
     log.info({ launched: queued.length, resentUpdates: resent.length }, 'executor subscribed');
+    this.maybeFinishRecovery();
   }
 
   private sendSubscribed(framework: FrameworkRecord, executor: ExecutorRecord): void {
@@ -1142,6 +1223,10 @@ export class Agent {
   ): void {
     executor.phase = 'terminated';
     executor.exitStatus = status;
+    executor.awaitingReregistration = false;
+    const run = this.checkpointRun(framework, executor);
+    if (run) this.persist('executor sentinel', (cp) => cp.writeSentinel(run));
+    this.persist('executor runtime removal', (cp) => cp.removeRuntimeContainer([executor.containerId]));
     executor.registrationTimer?.cancel();
     executor.shutdownTimer?.cancel();
     executor.registrationTimer = undefined;
@@ -1185,6 +1270,7 @@ export class Agent {
         this.deps.log.error({ err, executorId: executor.id }, 'destroying nested containers failed'),
       );
     this.maybeRemoveExecutor(framework, executor);
+    this.maybeFinishRecovery();
   }
 
   /** A terminated executor leaves once every terminal update of its tasks is acknowledged. */
@@ -1192,6 +1278,11 @@ export class Agent {
     if (executor.phase !== 'terminated' || executor.tasks.size > 0) return;
     if (framework.executors.get(executor.id) !== executor) return;
     framework.executors.delete(executor.id);
+    // Everything about it was delivered: a restarted agent has nothing left to recover.
+    if (framework.info.checkpoint && this.id) {
+      const agentId = this.id;
+      this.persist('executor removal', (cp) => cp.removeExecutor(agentId, framework.id, executor.id));
+    }
     framework.completedExecutors.push(executor);
     if (framework.completedExecutors.length > MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK) {
       framework.completedExecutors.shift();
@@ -1204,6 +1295,10 @@ export class Agent {
     if (framework.executors.size > 0) return;
     if (this.frameworks.get(framework.id) !== framework) return;
     this.frameworks.delete(framework.id);
+    if (framework.info.checkpoint && this.id) {
+      const agentId = this.id;
+      this.persist('framework removal', (cp) => cp.removeFramework(agentId, framework.id));
+    }
     // A framework that merely ran out of executors may still have updates on their way (for
     // tasks that never had an executor here); only a shut-down one has nobody left to tell.
     if (framework.phase === 'terminating') this.updates.removeFramework(framework.id);
@@ -1263,18 +1358,330 @@ export class Agent {
     return true;
   }
 
+  // ------------------------------------------------------------------ checkpointing
+
+  /**
+   * Runs one checkpoint write. A failure (disk full, permissions) is logged as an error and the
+   * agent carries on with what it holds in memory: it only loses what a restart would recover.
+   */
+  private persist(what: string, write: (checkpointer: Checkpointer) => void): void {
+    const checkpointer = this.deps.checkpointer;
+    if (!checkpointer) return;
+    try {
+      write(checkpointer);
+    } catch (err) {
+      this.deps.log.error({ err, what }, 'checkpoint write failed');
+    }
+  }
+
+  /** Where an executor's run is checkpointed; undefined when its framework does not checkpoint. */
+  private checkpointRun(framework: FrameworkRecord, executor: ExecutorRecord): RunKey | undefined {
+    if (!this.deps.checkpointer || !framework.info.checkpoint || this.id === undefined) return undefined;
+    return {
+      agentId: this.id,
+      frameworkId: framework.id,
+      executorId: executor.id,
+      containerId: executor.containerId,
+    };
+  }
+
+  private checkpointFramework(framework: FrameworkRecord): void {
+    if (!framework.info.checkpoint || this.id === undefined) return;
+    const agentId = this.id;
+    this.persist('framework info', (cp) => cp.writeFrameworkInfo(agentId, framework.info));
+  }
+
+  private checkpointTask(framework: FrameworkRecord, executor: ExecutorRecord, entry: TaskEntry): void {
+    const run = this.checkpointRun(framework, executor);
+    if (run) this.persist('task info', (cp) => cp.writeTask(run, entry.task));
+  }
+
+  /** The status update manager's hook: the UPDATE or ACK record reaches the task's log first. */
+  private checkpointUpdate(event: StreamEvent): void {
+    const { frameworkId, executorId } = event.update;
+    const framework = this.frameworks.get(frameworkId);
+    const executor = executorId === undefined ? undefined : framework?.executors.get(executorId);
+    if (!framework || !executor) return;
+    const run = this.checkpointRun(framework, executor);
+    if (!run) return;
+    const taskId = event.update.status.taskId?.value ?? '';
+    this.persist('status update', (cp) =>
+      cp.appendUpdate(
+        run,
+        taskId,
+        event.type === 'update'
+          ? { type: 'update', update: event.update }
+          : { type: 'ack', uuid: event.uuid },
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------ restart recovery
+
+  /**
+   * Restart recovery (mesos-internals.md section 4.9). Rebuilds frameworks, executors, tasks and
+   * update streams from the checkpoint of the agent's previous life (`state`; undefined when
+   * there is none, or after a reboot), re-attaches to executors whose processes still run and
+   * to their nested containers, and kills every other process that life left (orphans: the
+   * executors of frameworks that do not checkpoint, and whatever the agent cannot account for).
+   *
+   * `recovered` settles when recovery is over. Reconnect: once every re-attached executor has
+   * re-subscribed, or after --executor_reregistration_timeout (the laggards are shut down and
+   * their tasks become TASK_LOST, or TASK_GONE for partition-aware frameworks). Cleanup: every
+   * re-attached executor is shut down at once, and recovery ends when all of them and all
+   * orphans are gone.
+   */
+  recover(state: RecoveredAgent | undefined, runtime: readonly RuntimeContainer[], mode: RecoverMode): void {
+    this.recovering = true;
+    this.recoverMode = mode;
+    this.recovered = new Promise<void>((resolve) => {
+      this.resolveRecovered = resolve;
+    });
+    if (state) {
+      this.id = state.id;
+      for (const framework of state.frameworks) this.recoverFramework(framework);
+    }
+    const attach = (pid: number, identity: ProcessIdentity) => this.deps.attach?.(pid, identity);
+    for (const container of runtime) {
+      const executor = this.executorByContainer(container.id);
+      if (executor?.process) {
+        this.containers.recover(container.id, executor.directory, container.children, attach);
+      } else {
+        this.killOrphan(container, [container.id]);
+      }
+    }
+    if (mode === 'reconnect') {
+      this.recoveryTimer = this.deps.clock.setTimeout(
+        () => this.reregistrationTimedOut(),
+        this.config.executorReregistrationTimeoutMs,
+      );
+    }
+    this.deps.log.info(
+      {
+        agentId: this.id,
+        mode,
+        frameworks: this.frameworks.size,
+        awaiting: this.executorsAwaitingReregistration().length,
+      },
+      'recovering from the checkpoint',
+    );
+    this.maybeFinishRecovery();
+  }
+
+  private recoverFramework(recovered: RecoveredFramework): void {
+    const framework: FrameworkRecord = {
+      id: recovered.id,
+      info: recovered.info,
+      phase: 'running',
+      executors: new Map(),
+      completedExecutors: [],
+    };
+    // Registered first: updates generated while its executors are recovered look it up.
+    this.frameworks.set(framework.id, framework);
+    for (const executor of recovered.executors) this.recoverExecutor(framework, executor);
+    this.maybeRemoveFramework(framework);
+  }
+
+  private recoverExecutor(framework: FrameworkRecord, recovered: RecoveredExecutor): void {
+    const log = this.deps.log.child({ frameworkId: framework.id, executorId: recovered.id });
+    const run = recovered.run;
+    if (!run) {
+      // The agent died before the run directory was made: nothing ran, nothing to tell.
+      const agentId = this.id ?? '';
+      this.persist('executor removal', (cp) => cp.removeExecutor(agentId, framework.id, recovered.id));
+      return;
+    }
+    const executor = this.newExecutor(
+      framework,
+      recovered.info,
+      isCommandExecutorInfo(recovered.info),
+      run.containerId,
+    );
+    // It ran before the restart: an empty task list does not mean it was never given work.
+    executor.everLaunched = true;
+    for (const task of run.tasks) this.recoverTask(framework, executor, task);
+    const identity: ProcessIdentity = {
+      directory: executor.directory,
+      frameworkId: framework.id,
+      executorId: executor.id,
+    };
+    const child =
+      run.completed || run.forkedPid === undefined ? undefined : this.deps.attach?.(run.forkedPid, identity);
+    if (!child) {
+      log.info(
+        { containerId: run.containerId, pid: run.forkedPid, completed: run.completed },
+        run.completed
+          ? 'recovered a completed executor'
+          : 'executor is gone (it ended while the agent was down)',
+      );
+      this.executorGone(framework, executor, undefined);
+      return;
+    }
+    executor.process = child;
+    child.exited
+      .then((status) => this.executorExited(framework, executor, status))
+      .catch((err: unknown) => log.error({ err }, 'handling the executor exit failed'));
+    log.info(
+      { pid: child.pid, containerId: run.containerId, tasks: executor.tasks.size },
+      'executor re-attached; waiting for it to re-subscribe',
+    );
+    if (this.recoverMode === 'cleanup') {
+      this.shutdownExecutor(executor, 'the agent recovers with --recover=cleanup');
+    } else {
+      executor.awaitingReregistration = true;
+    }
+  }
+
+  /** A task and its update stream as the log left them; a closed stream is a completed task. */
+  private recoverTask(framework: FrameworkRecord, executor: ExecutorRecord, recovered: RecoveredTask): void {
+    const task = create(TaskSchema, recovered.task);
+    for (const update of recovered.updates.updates) {
+      task.state = update.status.state;
+      const stored = create(TaskStatusSchema, update.status);
+      stored.data = new Uint8Array(0);
+      task.statuses = [...task.statuses.filter((s) => s.state !== stored.state), stored];
+    }
+    if (recovered.updates.closed) {
+      this.pushCompletedTask(executor, task);
+      return;
+    }
+    const head = recovered.updates.pending[0];
+    if (head) {
+      task.statusUpdateState = head.status.state;
+      task.statusUpdateUuid = head.status.uuid;
+    }
+    // Whatever phase it was in, the executor may have it now; re-subscription settles it.
+    executor.tasks.set(recovered.id, {
+      info: create(TaskInfoSchema, {
+        name: task.name,
+        taskId: task.taskId,
+        agentId: task.agentId,
+        resources: task.resources,
+      }),
+      task,
+      phase: isTerminalState(task.state) ? 'terminated' : 'launched',
+    });
+    this.updates.recover({
+      frameworkId: framework.id,
+      taskId: recovered.id,
+      pending: recovered.updates.pending,
+      acknowledged: recovered.updates.acknowledged,
+    });
+  }
+
+  /**
+   * A process of an earlier life nobody recovered: SIGTERM, SIGKILL after the escalation delay,
+   * and its runtime entry goes once it is gone. Nested containers below it first.
+   */
+  private killOrphan(container: RuntimeContainer, chain: readonly string[]): void {
+    for (const child of container.children) this.killOrphan(child, [...chain, child.id]);
+    const child =
+      container.pid === undefined || container.directory === undefined
+        ? undefined
+        : this.deps.attach?.(container.pid, { directory: container.directory });
+    const forget = () => this.persist('orphan runtime removal', (cp) => cp.removeRuntimeContainer(chain));
+    if (!child) {
+      forget();
+      return;
+    }
+    this.deps.log.warn(
+      { containerId: chain.join('.'), pid: child.pid },
+      'killing a process the previous run of this agent left behind (orphan)',
+    );
+    child.signal('SIGTERM');
+    const escalation = this.deps.clock.setTimeout(
+      () => child.signal('SIGKILL'),
+      this.config.killEscalationMs,
+    );
+    this.orphans.push(
+      child.exited.then(() => {
+        escalation.cancel();
+        forget();
+      }),
+    );
+  }
+
+  private executorsAwaitingReregistration(): ExecutorRecord[] {
+    const waiting: ExecutorRecord[] = [];
+    for (const framework of this.frameworks.values()) {
+      for (const executor of framework.executors.values()) {
+        if (executor.awaitingReregistration) waiting.push(executor);
+      }
+    }
+    return waiting;
+  }
+
+  private reregistrationTimedOut(): void {
+    this.recoveryTimer = undefined;
+    const within = formatDuration(this.config.executorReregistrationTimeoutMs);
+    for (const executor of this.executorsAwaitingReregistration()) {
+      const framework = this.frameworks.get(executor.frameworkId);
+      executor.awaitingReregistration = false;
+      if (!framework) continue;
+      executor.pendingTermination = {
+        state: goneOrLost(framework.info),
+        reason: TaskStatus_Reason.EXECUTOR_REREGISTRATION_TIMEOUT,
+        message: `Executor did not re-register within ${within}`,
+      };
+      this.shutdownExecutor(executor, `it did not re-subscribe within ${within} of the agent restart`);
+    }
+    this.maybeFinishRecovery();
+  }
+
+  private maybeFinishRecovery(): void {
+    if (!this.recovering) return;
+    if (this.recoverMode === 'cleanup') {
+      for (const framework of this.frameworks.values()) {
+        for (const executor of framework.executors.values()) if (executor.phase !== 'terminated') return;
+      }
+    } else if (this.executorsAwaitingReregistration().length > 0) {
+      return;
+    }
+    this.recovering = false;
+    this.recoveryTimer?.cancel();
+    this.recoveryTimer = undefined;
+    const resolve = this.resolveRecovered;
+    if (this.recoverMode === 'cleanup') {
+      void Promise.all(this.orphans).then(() => {
+        this.deps.log.info('recovery (cleanup) complete: every executor of the previous run is gone');
+        resolve();
+      });
+      return;
+    }
+    this.deps.log.info({ agentId: this.id }, 'recovery complete');
+    resolve();
+  }
+
   // ------------------------------------------------------------------ stopping
 
   /**
-   * Shuts every executor down (SHUTDOWN, grace, SIGTERM, SIGKILL) and resolves once all their
+   * Shuts executors down (SHUTDOWN, grace, SIGTERM, SIGKILL) and resolves once all their
    * processes have exited, or once whatever outlived the longest grace period has been SIGKILLed.
+   *
+   * As Mesos' agent does when it terminates, the executors of frameworks that checkpoint are left
+   * running (`keptExecutors` counts them) for the next start of the agent to recover, unless
+   * `all` is set (a full shutdown, Mesos' SIGUSR1).
    */
-  async stop(): Promise<void> {
+  async stop(options: { all?: boolean } = {}): Promise<void> {
     this.stopping = true;
+    this.recoveryTimer?.cancel();
+    this.recoveryTimer = undefined;
     const executors: ExecutorRecord[] = [];
     let longestGrace = 0;
     for (const framework of this.frameworks.values()) {
       for (const executor of framework.executors.values()) {
+        const keep =
+          !options.all &&
+          framework.info.checkpoint &&
+          framework.phase === 'running' &&
+          (executor.phase === 'registering' || executor.phase === 'running') &&
+          executor.process !== undefined &&
+          !executor.process.hasExited;
+        if (keep) {
+          this.keptExecutors++;
+          this.closeConnection(executor);
+          continue;
+        }
         executors.push(executor);
         longestGrace = Math.max(
           longestGrace,
@@ -1295,11 +1702,19 @@ export class Agent {
       if (executor.process && !executor.process.hasExited) executor.process.signal('SIGKILL');
     }
     await Promise.race([all, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
-    // Every executor's exit has SIGKILLed its nested containers; let them be reaped.
-    await Promise.race([
-      this.containers.settled(),
-      new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
-    ]);
+    if (this.keptExecutors > 0) {
+      this.deps.log.info(
+        { executors: this.keptExecutors },
+        'executors of checkpointing frameworks keep running for the next start of the agent',
+      );
+    }
+    // Every executor's exit has SIGKILLed its nested containers; let them be reaped (the
+    // containers of executors left running stay as they are).
+    if (this.keptExecutors === 0)
+      await Promise.race([
+        this.containers.settled(),
+        new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
+      ]);
     this.updates.stop();
   }
 }

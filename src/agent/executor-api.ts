@@ -1,11 +1,12 @@
 /**
  * `POST /slave(1)/api/v1/executor` (and `/api/v1/executor`): the transport checks of the
  * executor row of the status-code matrix (reference section 1.7), in its order, then the call
- * goes to the Agent. SUBSCRIBE opens a 200 RecordIO stream; UPDATE and MESSAGE are 202.
+ * goes to the Agent. SUBSCRIBE opens a 200 RecordIO stream; UPDATE and MESSAGE are 202. While the
+ * agent recovers after a restart only SUBSCRIBE (and HEARTBEAT) get through; the rest are 503.
  */
 import { StrataError } from '../common/errors.js';
 import { requestMessageType, requireMethod, responseMessageType } from '../http/media.js';
-import { accepted, type HttpResponse } from '../http/responses.js';
+import { AGENT_RECOVERING, accepted, type HttpResponse, serviceUnavailable } from '../http/responses.js';
 import type { HttpRequest } from '../http/server.js';
 import { Call_Type } from '../wire/gen/mesos/v1/executor/executor_pb.js';
 import type { Agent } from './agent.js';
@@ -32,6 +33,8 @@ export function executorApiHandler(
 
     const responseType = call.type === Call_Type.SUBSCRIBE ? responseMessageType(request.headers) : undefined;
     if (call.type === Call_Type.HEARTBEAT) return accepted();
+    // A restarting agent lets its old executors re-subscribe, and nothing else, until recovery ends.
+    if (agent.isRecovering && call.type !== Call_Type.SUBSCRIBE) serviceUnavailable(AGENT_RECOVERING);
 
     const found = agent.lookupExecutor(call.frameworkId?.value ?? '', call.executorId?.value ?? '');
     if (found.kind !== 'found' && call.type === Call_Type.UPDATE) counters?.invalidStatusUpdate();

@@ -39,6 +39,16 @@ export function commandExecutorName(taskId: string, command: CommandInfo | undef
   return `Command Executor ${name}`;
 }
 
+/**
+ * Whether a recovered ExecutorInfo is one the agent synthesized for a command task (Mesos tells
+ * them apart the same way, from the info alone): named for its task, whose id is its own id and
+ * source. The master keeps no record of these executors.
+ */
+export function isCommandExecutorInfo(info: ExecutorInfo): boolean {
+  const executorId = info.executorId?.value ?? '';
+  return info.source === executorId && info.name.startsWith(`Command Executor (Task: ${executorId}) `);
+}
+
 function allowance(name: string, amount: number, role: string | undefined): Resource {
   return create(ResourceSchema, {
     name,

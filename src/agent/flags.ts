@@ -3,6 +3,7 @@
  */
 import { LOG_LEVELS } from '../common/log.js';
 import {
+  boolOption,
   bytesOption,
   durationOption,
   enumOption,
@@ -49,6 +50,22 @@ export const agentFlags = {
       'for executors of checkpointing frameworks (at most 15secs)',
     default: 2000,
     validate: (ms) => (ms > 15_000 ? 'must be at most 15secs' : undefined),
+  }),
+  recover: enumOption({
+    help:
+      'after a restart: reconnect (re-attach to executors of checkpointing frameworks that still run)\n' +
+      'or cleanup (kill them all, then exit; for incompatible upgrades)',
+    default: 'reconnect',
+    choices: ['reconnect', 'cleanup'] as const,
+  }),
+  strict: boolOption({
+    help: 'fail recovery on any damaged checkpoint; false skips what cannot be read',
+    default: true,
+  }),
+  runtime_dir: stringOption({
+    help:
+      'where container pids are recorded, for every framework (finds orphans and nested containers\n' +
+      'after a restart; default: <work_dir>/runtime)',
   }),
   recovery_timeout: durationOption({
     help: 'how long executors of checkpointing frameworks wait for a restarted agent (MESOS_RECOVERY_TIMEOUT)',

@@ -8,15 +8,20 @@
  * A container's termination stays available to WAIT after it exited, until it is removed or its
  * root (the executor's container) is gone, as Mesos keeps the checkpointed `termination` file.
  * When the executor's container is destroyed every container below it is killed (section 1.6).
+ *
+ * Each running container is recorded in the runtime directory (`runtime` hooks, section 1.13), so
+ * that an agent restarted while its executor lives finds the container again (`recover`) and can
+ * still WAIT for it, KILL it or destroy it with its root.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { isFieldSet } from '@bufbuild/protobuf';
+import { create, isFieldSet } from '@bufbuild/protobuf';
 import type { Logger } from '../common/log.js';
 import {
   type CommandInfo,
   type ContainerID,
+  ContainerIDSchema,
   type ContainerInfo,
   ContainerInfo_Type,
   Environment_Variable_Type,
@@ -25,6 +30,7 @@ import {
 import { containerIdText } from './agent-calls.js';
 import { DEFAULT_PATH, executorProgram } from './executor-launch.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+import type { ProcessIdentity } from './recovered-process.js';
 
 /** What WAIT reports once a container has ended (`ContainerTermination`). */
 export interface ContainerTermination {
@@ -43,6 +49,26 @@ export interface NestedContainerDeps {
   log: Logger;
   /** The executor container with this id while its process lives, else undefined. */
   root(containerId: string): RootContainer | undefined;
+  /** Records a running container's process (chain: root id first), and forgets it once ended. */
+  runtime?: {
+    launched(chain: readonly string[], pid: number, directory: string): void;
+    gone(chain: readonly string[]): void;
+  };
+}
+
+/** A nested container as the runtime directory describes it (checkpoint.ts `RuntimeContainer`). */
+export interface RecordedContainer {
+  id: string;
+  pid: number | undefined;
+  directory: string | undefined;
+  children: readonly RecordedContainer[];
+}
+
+/** The values of a container id from its root down to itself. */
+export function containerChain(id: ContainerID): string[] {
+  const chain: string[] = [];
+  for (let level: ContainerID | undefined = id; level; level = level.parent) chain.unshift(level.value);
+  return chain;
 }
 
 export type LaunchOutcome = 'launched' | 'already-launched';
@@ -187,6 +213,19 @@ export class NestedContainers {
       throw new ContainerLaunchError(message);
     }
     record.process = child;
+    this.deps.runtime?.launched(containerChain(id), child.pid, directory);
+    this.watch(record, child, log);
+    if (record.phase === 'destroying') {
+      // Its parent went away (or a kill came) while the process was being started.
+      child.signal('SIGKILL');
+    } else {
+      record.phase = 'running';
+    }
+    log.info({ pid: child.pid, directory }, 'nested container launched');
+    return 'launched';
+  }
+
+  private watch(record: NestedContainer, child: ExecutorProcess, log: Logger): void {
     child.exited
       .then((status) => {
         log.info(
@@ -196,14 +235,54 @@ export class NestedContainers {
         this.finish(record, status === undefined ? {} : { status });
       })
       .catch((err: unknown) => log.error({ err }, 'handling a nested container exit failed'));
-    if (record.phase === 'destroying') {
-      // Its parent went away (or a kill came) while the process was being started.
-      child.signal('SIGKILL');
-    } else {
-      record.phase = 'running';
-    }
-    log.info({ pid: child.pid, directory }, 'nested container launched');
-    return 'launched';
+  }
+
+  /**
+   * After an agent restart: takes back the containers recorded below the live executor container
+   * `rootKey`. A process that is still there (and still the one launched) is watched again; one
+   * that is gone reads as ended, with no exit status (nobody could collect it).
+   */
+  recover(
+    rootKey: string,
+    rootDirectory: string,
+    recorded: readonly RecordedContainer[],
+    attach: (pid: number, identity: ProcessIdentity) => ExecutorProcess | undefined,
+  ): void {
+    const walk = (parent: ContainerID, parentDirectory: string, list: readonly RecordedContainer[]) => {
+      for (const entry of list) {
+        const id = create(ContainerIDSchema, { value: entry.id, parent });
+        const key = containerIdText(id);
+        const directory = entry.directory ?? join(parentDirectory, 'containers', entry.id);
+        let settle!: (termination: ContainerTermination) => void;
+        const terminated = new Promise<ContainerTermination>((resolve) => {
+          settle = resolve;
+        });
+        const record: NestedContainer = {
+          id,
+          key,
+          rootKey,
+          directory,
+          phase: 'running',
+          process: undefined,
+          termination: undefined,
+          terminated,
+          settle,
+        };
+        this.containers.set(key, record);
+        const log = this.deps.log.child({ containerId: key });
+        const child = entry.pid === undefined ? undefined : attach(entry.pid, { directory });
+        if (child) {
+          record.process = child;
+          this.watch(record, child, log);
+          log.info({ pid: child.pid }, 'nested container recovered');
+        } else {
+          log.info('nested container ended while the agent was down');
+          this.finish(record, { message: 'Container terminated while the agent was not running' });
+        }
+        walk(id, directory, entry.children);
+      }
+    };
+    walk(create(ContainerIDSchema, { value: rootKey }), rootDirectory, recorded);
   }
 
   /** The termination of `id` once it has ended; undefined when no such container is known. */
@@ -284,6 +363,7 @@ export class NestedContainers {
     container.phase = 'terminated';
     container.termination = termination;
     container.settle(termination);
+    this.deps.runtime?.gone(containerChain(container.id));
     // A container that ends after its root is gone has nobody left to WAIT for it.
     if (!this.deps.root(container.rootKey) && this.containers.get(container.key) === container) {
       this.containers.delete(container.key);

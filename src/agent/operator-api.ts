@@ -22,7 +22,13 @@ import {
   negotiateAgentApiMedia,
   requireMethod,
 } from '../http/media.js';
-import { type HttpResponse, messageResponse, textResponse } from '../http/responses.js';
+import {
+  AGENT_RECOVERING,
+  type HttpResponse,
+  messageResponse,
+  serviceUnavailable,
+  textResponse,
+} from '../http/responses.js';
 import type { HttpRequest } from '../http/server.js';
 import { codec } from '../wire/codec.js';
 import {
@@ -187,6 +193,8 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
   }
 
   return async (request) => {
+    // First of all, as Mesos: nothing is served until restart recovery is over (section 1.6).
+    if (agent.isRecovering) serviceUnavailable(AGENT_RECOVERING);
     requireMethod(request.method, ['POST']);
     const media = negotiateAgentApiMedia(request.headers);
     const call = await readCall(request, media);

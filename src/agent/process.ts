@@ -1,22 +1,33 @@
 /**
- * Wires an agent process together: flags → resources, HTTP server (executor API, endpoints),
- * the Agent, the link to the master, signal handling and an orderly stop.
+ * Wires an agent process together: flags → resources, checkpoint recovery, HTTP server
+ * (executor API, endpoints), the Agent, the link to the master, signal handling and an orderly
+ * stop. The master link starts only once restart recovery is over (mesos-internals.md 4.1).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { create } from '@bufbuild/protobuf';
+import { clearField, create, equals } from '@bufbuild/protobuf';
 import { type Clock, systemClock } from '../common/clock.js';
-import { fail } from '../common/errors.js';
+import { fail, StrataError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/log.js';
 import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
 import { HttpServer } from '../http/server.js';
 import { parseAttributes } from '../resources/index.js';
+import { type AgentInfo, AgentInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMaster_Type, AgentToMasterSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { parseJson } from '../wire/json-text.js';
 import { Agent, DEFAULT_KILL_ESCALATION_MS } from './agent.js';
+import {
+  Checkpointer,
+  DEFAULT_BOOT_ID_FILE,
+  metaDir,
+  type RecoveredCheckpoint,
+  readBootId,
+  readCheckpoint,
+} from './checkpoint.js';
 import { type ContainerLogger, logrotateLogger, sandboxLogger } from './container-logger.js';
 import { registerAgentEndpoints } from './endpoints.js';
 import { executorApiHandler } from './executor-api.js';
@@ -28,6 +39,7 @@ import { AgentCounters, metricsSnapshot, registerMetricsEndpoint } from './metri
 import { registerMonitorEndpoint } from './monitor.js';
 import { observers } from './observer.js';
 import { agentApiHandler } from './operator-api.js';
+import { attachProcess, processBelongsTo } from './recovered-process.js';
 import { agentTotalResources, detectedAmounts, probeMachine } from './resources.js';
 import { liveSandboxes, SandboxGc } from './sandbox-gc.js';
 
@@ -45,8 +57,12 @@ export interface RunningAgent {
   agentId(): string | undefined;
   /** Settles once the agent has stopped, with the exit code the process should use. */
   readonly closed: Promise<AgentExit>;
-  /** Shuts executors down, leaves the master, closes the server. Idempotent. */
-  close(): Promise<AgentExit>;
+  /**
+   * Shuts executors down, leaves the master, closes the server. Idempotent. Executors of
+   * checkpointing frameworks keep running for the next start (and the agent does not leave the
+   * master then) unless `all` is set.
+   */
+  close(options?: { all?: boolean }): Promise<AgentExit>;
 }
 
 export interface StartAgentOptions {
@@ -58,6 +74,11 @@ export interface StartAgentOptions {
   statusUpdateRetry?: { minMs: number; maxMs: number };
   /** SIGTERM → SIGKILL delay when an executor outlives its shutdown grace period. */
   killEscalationMs?: number;
+  /**
+   * The file holding the host's boot id; a different id than the checkpoint's means the host
+   * rebooted. Default: env STRATA_BOOT_ID_FILE, else /proc/sys/kernel/random/boot_id.
+   */
+  bootIdFile?: string;
   /** Replaces process launching (tests). */
   launch?: (spec: LaunchSpec) => Promise<ExecutorProcess>;
 }
@@ -129,6 +150,35 @@ export function defaultExecutorProgram(): { file: string; args: readonly string[
   return { file: process.execPath, args: [process.execPath, script] };
 }
 
+/**
+ * Why the AgentInfo checkpointed by the previous run cannot be this agent's any more (Mesos'
+ * `--reconfiguration_policy=equal`: hostname, port, resources and attributes must not change),
+ * or undefined when it still is.
+ */
+export function agentInfoMismatch(previous: AgentInfo, current: AgentInfo): string | undefined {
+  const strip = (info: AgentInfo) => {
+    const copy = create(AgentInfoSchema, info);
+    clearField(copy, AgentInfoSchema.field.id);
+    return copy;
+  };
+  if (previous.hostname !== current.hostname)
+    return `hostname changed from ${previous.hostname} to ${current.hostname}`;
+  if (previous.port !== current.port) return `port changed from ${previous.port} to ${current.port}`;
+  if (!equals(AgentInfoSchema, strip(previous), strip(current))) return 'resources or attributes changed';
+  return undefined;
+}
+
+function readCheckpointOrFail(workDir: string, runtimeDir: string, strict: boolean): RecoveredCheckpoint {
+  try {
+    return readCheckpoint(workDir, runtimeDir, { strict });
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return fail('AGENT_RECOVERY_FAILED', {
+      detail: `${detail} (with --strict=false the agent skips what it cannot read)`,
+    });
+  }
+}
+
 export async function startAgent(
   flags: OptionValues<AgentFlags>,
   options: StartAgentOptions = {},
@@ -138,6 +188,11 @@ export async function startAgent(
   const master = parseMasterAddress(flags.master ?? '');
   const workDir = flags.work_dir ?? defaultWorkDir('agent', flags.port);
   mkdirSync(workDir, { recursive: true });
+  const runtimeDir = flags.runtime_dir ?? join(workDir, 'runtime');
+  const checkpointer = new Checkpointer(workDir, runtimeDir);
+  // Read before anything listens: a checkpoint that cannot be used stops the agent right here.
+  const checkpoint = readCheckpointOrFail(workDir, runtimeDir, flags.strict);
+  const bootId = readBootId(options.bootIdFile ?? process.env.STRATA_BOOT_ID_FILE ?? DEFAULT_BOOT_ID_FILE);
   const resources = agentTotalResources(flags.resources, flags.default_role, () =>
     detectedAmounts(probeMachine(workDir)),
   );
@@ -207,9 +262,41 @@ export async function startAgent(
       launch: options.launch ?? ((spec) => launchExecutor(spec, containerLogger)),
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
       observer: observers(counters, gc),
+      checkpointer,
+      attach: (pid, identity) => (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),
     },
   );
   agentRef = agent;
+
+  // Restart recovery (mesos-internals.md 4.9): a reboot means no executor of the old agent can
+  // be alive, so this starts as a new agent and the master reports the old agent's tasks lost.
+  let previous = checkpoint.agent;
+  if (previous && checkpoint.bootId !== undefined && bootId !== undefined && checkpoint.bootId !== bootId) {
+    log.warn(
+      { previousAgentId: previous.id, previousBootId: checkpoint.bootId, bootId },
+      'the host rebooted since this agent last ran: starting as a new agent',
+    );
+    checkpointer.dropLatestAgent();
+    previous = undefined;
+  }
+  if (previous) {
+    const mismatch = agentInfoMismatch(previous.info, agent.agentInfo());
+    if (mismatch) {
+      await http.close();
+      const latest = join(metaDir(workDir), 'slaves', 'latest');
+      throw new StrataError('AGENT_RECOVERY_FAILED', {
+        detail:
+          `Incompatible agent info detected (${mismatch}). To start as a new agent remove ${latest}; ` +
+          'the executors of the old agent are then killed as orphans',
+      });
+    }
+  }
+  for (const error of checkpoint.errors)
+    log.error({ error }, 'skipped a damaged checkpoint entry (--strict=false)');
+  for (const path of checkpoint.truncated)
+    log.warn({ path }, 'cut a torn record off the end of an update log');
+  agent.recoveryErrors = checkpoint.errors.length;
+  agent.recover(previous, checkpoint.runtime, flags.recover);
   gc.start();
 
   const renderedFlags = renderFlags(agentFlags, { ...flags, work_dir: workDir });
@@ -242,13 +329,27 @@ export async function startAgent(
     resolveClosed = resolve;
   });
   let closing: Promise<AgentExit> | undefined;
-  const shutDown = (exit: AgentExit): Promise<AgentExit> => {
+  // `all`: a full shutdown (the master's SHUTDOWN_AGENT or REFUSED, SIGUSR1): every executor is
+  // killed and, as Mesos does then, `meta/slaves/latest` goes, so the next start is a new agent.
+  const shutDown = (exit: AgentExit, all = exit.code !== 0): Promise<AgentExit> => {
     closing ??= (async () => {
       if (exit.code !== 0) log.error({ reason: exit.message }, 'agent exiting');
       else log.info('agent stopping: shutting down executors');
-      await agent.stop();
+      await agent.stop({ all });
+      if (all) {
+        try {
+          checkpointer.dropLatestAgent();
+        } catch (err) {
+          log.error({ err }, 'cannot remove meta/slaves/latest');
+        }
+      }
       gc.stop();
-      link?.stop(create(AgentToMasterSchema, { type: AgentToMaster_Type.UNREGISTER }));
+      // Executors left running are the next start's to recover: the master must keep their tasks.
+      link?.stop(
+        agent.keptExecutors === 0
+          ? create(AgentToMasterSchema, { type: AgentToMaster_Type.UNREGISTER })
+          : undefined,
+      );
       await http.close();
       log.info('agent stopped');
       resolveClosed(exit);
@@ -276,7 +377,23 @@ export async function startAgent(
     onMessage: (message) => agent.masterMessage(message),
     onFatal: (message) => void shutDown({ code: 1, message }),
   });
-  link.start();
+  const masterLink = link;
+  void agent.recovered.then(() => {
+    if (closing) return;
+    if (bootId !== undefined) {
+      try {
+        checkpointer.writeBootId(bootId);
+      } catch (err) {
+        log.error({ err }, 'cannot record the boot id');
+      }
+    }
+    if (flags.recover === 'cleanup') {
+      log.info('--recover=cleanup: the executors of the previous run are gone; exiting');
+      void shutDown({ code: 0 });
+      return;
+    }
+    masterLink.start();
+  });
   log.info(
     {
       address: `${ip}:${bound.port}`,
@@ -291,6 +408,8 @@ export async function startAgent(
     const onSignal = () => void shutDown({ code: 0 });
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // As Mesos: SIGUSR1 is a full shutdown (every executor killed, the agent leaves the master).
+    process.once('SIGUSR1', () => void shutDown({ code: 0 }, true));
   }
   return {
     agent,
@@ -298,6 +417,6 @@ export async function startAgent(
     workDir,
     agentId: () => agent.agentId,
     closed,
-    close: () => shutDown({ code: 0 }),
+    close: (closeOptions) => shutDown({ code: 0 }, closeOptions?.all ?? false),
   };
 }

@@ -22,6 +22,11 @@ export function droppedOrLost(info: FrameworkInfo): TaskState {
   return isPartitionAwareFramework(info) ? TaskState.TASK_DROPPED : TaskState.TASK_LOST;
 }
 
+/** TASK_GONE for partition-aware frameworks, TASK_LOST for the others (an executor lost in recovery). */
+export function goneOrLost(info: FrameworkInfo): TaskState {
+  return isPartitionAwareFramework(info) ? TaskState.TASK_GONE : TaskState.TASK_LOST;
+}
+
 /** A fresh random (version 4) UUID as the 16 bytes status updates carry. */
 export function newUuidBytes(): Uint8Array {
   return new Uint8Array(Buffer.from(randomUUID().replace(/-/g, ''), 'hex'));

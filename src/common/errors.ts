@@ -102,6 +102,9 @@ export const errorCatalogue = {
   },
   EXECUTOR_AGENT_REJECTED: { status: 502, template: 'agent answered {call} with {httpStatus}: {detail}' },
 
+  // --- agent restart recovery ---
+  AGENT_RECOVERY_FAILED: { status: 500, template: 'Agent recovery failed: {detail}' },
+
   // --- catch-all for bugs: never thrown on purpose for bad input ---
   INTERNAL: { status: 500, template: 'internal error: {detail}' },
 } as const satisfies Record<string, { status: number; template: string }>;

@@ -352,7 +352,8 @@ describe('agent against a fake master', () => {
   });
 
   it('fails tasks with REASON_EXECUTOR_REGISTRATION_TIMEOUT when the executor never subscribes', async () => {
-    await running.close();
+    // A full shutdown, so that the next start in this work_dir is a new agent (no recovery).
+    await running.close({ all: true });
     master.drain();
     running = await startTestAgent(['--executor_registration_timeout=500ms']);
     await master.nextOfType(AgentToMaster_Type.REGISTER);
@@ -524,7 +525,7 @@ describe('agent against a fake master', () => {
   });
 
   it("exits with the master's message when refused", async () => {
-    await running.close();
+    await running.close({ all: true });
     master.drain();
     master.refuseWith = 'go away';
     running = await startTestAgent();

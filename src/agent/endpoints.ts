@@ -16,10 +16,16 @@ import {
   toLegacySummary,
 } from '../resources/index.js';
 import {
+  type CommandInfo,
   CommandInfoSchema,
   ContainerInfoSchema,
   ContainerStatusSchema,
   DiscoveryInfoSchema,
+  EnvironmentSchema,
+  ExecutorInfo_Type,
+  ExecutorInfoSchema,
+  FrameworkInfo_Capability_Type,
+  HealthCheckSchema,
   type Labels,
   LabelsSchema,
   type Task,
@@ -48,11 +54,24 @@ function statusJson(status: TaskStatus): JsonObject {
   return out;
 }
 
-function roleOf(task: Task): string | undefined {
-  return task.resources.find((r) => r.allocationInfo)?.allocationInfo?.role;
+/** Mesos forbids mixing roles within a task or executor, so the first resource's allocation role is theirs. */
+function firstRole(resources: Task['resources']): string {
+  return resources[0]?.allocationInfo?.role ?? '';
 }
 
-/** A task in the master's legacy shape (section 5.3), which the agent's `/state` shares. */
+function limitsJson(task: Task): JsonObject | undefined {
+  const out: JsonObject = {};
+  let any = false;
+  for (const name in task.limits) {
+    const limit = task.limits[name];
+    if (limit === undefined) continue;
+    out[name] = JsonNumber.ofDouble(limit.value);
+    any = true;
+  }
+  return any ? out : undefined;
+}
+
+/** A task in the master's legacy shape (section 5.3), which the agent's `/state` shares, keys in Mesos' order. */
 export function taskJson(task: Task, agentId: string): JsonObject {
   const out: JsonObject = {
     id: task.taskId?.value ?? '',
@@ -62,27 +81,40 @@ export function taskJson(task: Task, agentId: string): JsonObject {
     slave_id: task.agentId?.value ?? agentId,
     state: taskStateName(task.state),
     resources: summary(task.resources),
-    statuses: task.statuses.map(statusJson),
   };
-  const role = roleOf(task);
-  if (role !== undefined) out.role = role;
+  const limits = limitsJson(task);
+  if (limits) out.limits = limits;
+  out.role = firstRole(task.resources);
+  out.statuses = task.statuses.map(statusJson);
   if (task.user) out.user = task.user;
   if (task.labels) out.labels = labelsJson(task.labels);
   if (task.discovery) out.discovery = toMesosJson(DiscoveryInfoSchema, task.discovery);
   if (task.container) out.container = toMesosJson(ContainerInfoSchema, task.container);
+  if (task.healthCheck) out.health_check = toMesosJson(HealthCheckSchema, task.healthCheck);
   return out;
 }
 
+/** Mesos' legacy model of a CommandInfo: `shell`?, `value`?, `argv`, `environment`?, `uris`. */
+function commandJson(command: CommandInfo): JsonObject {
+  const out: JsonObject = {};
+  if (isFieldSet(command, CommandInfoSchema.field.shell)) out.shell = command.shell;
+  if (isFieldSet(command, CommandInfoSchema.field.value)) out.value = command.value;
+  out.argv = [...command.arguments];
+  if (command.environment) out.environment = toMesosJson(EnvironmentSchema, command.environment);
+  out.uris = command.uris.map((uri) => ({ value: uri.value, executable: uri.executable === true }));
+  return out;
+}
+
+/** A task still waiting for its executor: Mesos writes the TaskInfo's legacy model. */
 function queuedTaskJson(entry: TaskEntry, agentId: string): JsonObject {
   const out: JsonObject = {
     id: entry.info.taskId?.value ?? '',
     name: entry.info.name,
-    slave_id: agentId,
+    slave_id: entry.info.agentId?.value ?? agentId,
     resources: summary(entry.info.resources),
+    role: firstRole(entry.info.resources),
   };
-  const role = roleOf(entry.task);
-  if (role !== undefined) out.role = role;
-  if (entry.info.command) out.command = toMesosJson(CommandInfoSchema, entry.info.command);
+  if (entry.info.command) out.command = commandJson(entry.info.command);
   if (entry.info.executor?.executorId) out.executor_id = entry.info.executor.executorId.value;
   if (entry.info.discovery) out.discovery = toMesosJson(DiscoveryInfoSchema, entry.info.discovery);
   return out;
@@ -90,23 +122,27 @@ function queuedTaskJson(entry: TaskEntry, agentId: string): JsonObject {
 
 function executorJson(executor: ExecutorRecord, agentId: string): JsonObject {
   const entries = [...executor.tasks.values()];
+  const info = executor.info;
   const out: JsonObject = {
     id: executor.id,
-    name: executor.info.name,
-    source: executor.info.source,
+    name: info.name,
+    source: info.source,
     container: executor.containerId,
     directory: executor.directory,
-    resources: summary(executor.info.resources),
-    tasks: entries.filter((e) => e.phase === 'launched').map((e) => taskJson(e.task, agentId)),
-    queued_tasks: entries.filter((e) => e.phase === 'queued').map((e) => queuedTaskJson(e, agentId)),
-    // As Mesos: tasks whose terminal update is not yet acknowledged count as completed here.
-    completed_tasks: [
-      ...executor.completedTasks,
-      ...entries.filter((e) => e.phase === 'terminated').map((e) => e.task),
-    ].map((t) => taskJson(t, agentId)),
+    // What the executor holds with its tasks (Mesos' `allocatedResources`), not its own share alone.
+    resources: toLegacySummary(executorAllocated(executor)),
   };
-  const role = executor.info.resources.find((r) => r.allocationInfo)?.allocationInfo?.role;
-  if (role !== undefined) out.role = role;
+  // Command executors may come without resources of their own.
+  if (info.resources.length > 0) out.role = firstRole(info.resources);
+  if (info.labels) out.labels = labelsJson(info.labels);
+  if (isFieldSet(info, ExecutorInfoSchema.field.type)) out.type = ExecutorInfo_Type[info.type] ?? 'UNKNOWN';
+  out.tasks = entries.filter((e) => e.phase === 'launched').map((e) => taskJson(e.task, agentId));
+  out.queued_tasks = entries.filter((e) => e.phase === 'queued').map((e) => queuedTaskJson(e, agentId));
+  // As Mesos: tasks whose terminal update is not yet acknowledged count as completed here.
+  out.completed_tasks = [
+    ...executor.completedTasks,
+    ...entries.filter((e) => e.phase === 'terminated').map((e) => e.task),
+  ].map((t) => taskJson(t, agentId));
   return out;
 }
 
@@ -119,12 +155,14 @@ function frameworkJson(framework: FrameworkRecord, agentId: string): JsonObject 
     failover_timeout: JsonNumber.ofDouble(info.failoverTimeout),
     checkpoint: info.checkpoint,
     hostname: info.hostname,
-    executors: [...framework.executors.values()].map((e) => executorJson(e, agentId)),
-    completed_executors: framework.completedExecutors.map((e) => executorJson(e, agentId)),
   };
   if (info.principal) out.principal = info.principal;
-  if (info.roles.length > 0) out.roles = [...info.roles];
+  // As Mesos mirrors the FrameworkInfo: `roles` for MULTI_ROLE frameworks, `role` for the others.
+  const multiRole = info.capabilities.some((c) => c.type === FrameworkInfo_Capability_Type.MULTI_ROLE);
+  if (multiRole) out.roles = [...info.roles];
   else out.role = info.role || '*';
+  out.executors = [...framework.executors.values()].map((e) => executorJson(e, agentId));
+  out.completed_executors = framework.completedExecutors.map((e) => executorJson(e, agentId));
   return out;
 }
 
@@ -190,11 +228,13 @@ export function stateJson(
     unreserved_resources_allocated: toLegacySummary(allocated.unreserved()),
     resource_providers: [],
     attributes: attributesToLegacyJson(agent.config.attributes),
-    flags,
-    frameworks: [...agent.frameworks.values()].map((f) => frameworkJson(f, agentId)),
-    completed_frameworks: agent.completedFrameworks.map((f) => frameworkJson(f, agentId)),
   };
+  // Keys in Mesos' order: the optional ones sit between `attributes` and `flags`.
   if (masterHostname !== undefined) out.master_hostname = masterHostname;
+  if (flags.external_log_file) out.external_log_file = flags.external_log_file;
+  out.flags = flags;
+  out.frameworks = [...agent.frameworks.values()].map((f) => frameworkJson(f, agentId));
+  out.completed_frameworks = agent.completedFrameworks.map((f) => frameworkJson(f, agentId));
   return out;
 }
 

@@ -3,7 +3,7 @@
  * and the built-in command executor, driven by a scheduler written from the v1 spec. The
  * scheduler sees the executor's health updates (TASK_RUNNING, healthy=false,
  * REASON_TASK_HEALTH_CHECK_STATUS_UPDATED) and then the kill (TASK_KILLING, TASK_KILLED with
- * healthy=false); the master refuses invalid health checks and checks with TASK_ERROR.
+ * healthy=false), also for a task group under the default executor; the master refuses invalid health checks and checks with TASK_ERROR.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
@@ -28,6 +28,8 @@ import { TestScheduler } from '../../support/scheduler-client.js';
 const MULTI_ROLE = 6;
 const TASK_KILLING_STATE = 2;
 const LAUNCH = 1;
+const LAUNCH_GROUP = 6;
+const DEFAULT_EXECUTOR = 1;
 
 function killProcessesUnder(directory: string): void {
   for (const entry of readdirSync('/proc')) {
@@ -77,7 +79,10 @@ describe('health checks failing a task (real master, agent and command executor)
       30_000,
       `an update of ${taskId}`,
     );
-    const status = event.update!.status!;
+    return acknowledge(event.update!.status!);
+  }
+
+  async function acknowledge(status: TaskStatus): Promise<TaskStatus> {
     if (status.uuid.length > 0) {
       const res = await scheduler.call({
         type: Call_Type.ACKNOWLEDGE,
@@ -210,6 +215,100 @@ describe('health checks failing a task (real master, agent and command executor)
     while (last.state === TaskState.TASK_KILLING) last = await nextUpdate('healthy');
     assert.equal(last.state, TaskState.TASK_KILLED);
     assert.equal(isFieldSet(last, TaskStatusSchema.field.healthy), false);
+  });
+
+  it('a task group under the default executor: a COMMAND health check (run in a nested check container) passes, then fails and kills the group', async () => {
+    const event = await scheduler.nextOfType(Event_Type.OFFERS, 30_000);
+    const offer = event.offers!.offers[0]!;
+    const task = (id: string) => ({
+      name: id,
+      taskId: { value: id },
+      agentId: offer.agentId!,
+      resources: [scalar('cpus', 0.1), scalar('mem', 32)],
+      command: { value: 'exec sleep 1000' },
+    });
+    const res = await scheduler.call({
+      type: Call_Type.ACCEPT,
+      accept: {
+        offerIds: [offer.id!],
+        operations: [
+          {
+            type: LAUNCH_GROUP,
+            launchGroup: {
+              executor: {
+                type: DEFAULT_EXECUTOR,
+                executorId: { value: 'health-group' },
+                frameworkId: { value: scheduler.frameworkId },
+                resources: [scalar('cpus', 0.1), scalar('mem', 32), scalar('disk', 32)],
+              },
+              taskGroup: {
+                tasks: [
+                  {
+                    ...task('g-unhealthy'),
+                    // Healthy while `alive` is in the task's sandbox, which the check finds
+                    // through MESOS_SANDBOX from its own container; then it goes.
+                    command: { value: 'touch alive; sleep 1.5; rm alive; exec sleep 1000' },
+                    healthCheck: {
+                      type: HealthCheck_Type.COMMAND,
+                      command: { value: 'test -f "$MESOS_SANDBOX/alive"' },
+                      delaySeconds: 0.2,
+                      intervalSeconds: 0.2,
+                      timeoutSeconds: 10,
+                      gracePeriodSeconds: 0,
+                      consecutiveFailures: 2,
+                    },
+                  },
+                  task('g-sidecar'),
+                ],
+              },
+            },
+          },
+        ],
+        filters: { refuseSeconds: 0 },
+      },
+    });
+    assert.equal(res.status, 202);
+    const seen = new Map<string, TaskStatus[]>([
+      ['g-unhealthy', []],
+      ['g-sidecar', []],
+    ]);
+    const ended = (statuses: TaskStatus[]) =>
+      statuses.some((s) => s.state === TaskState.TASK_KILLED || s.state === TaskState.TASK_FAILED);
+    while (![...seen.values()].every(ended)) {
+      const next = await scheduler.next(
+        (e) => e.type === Event_Type.UPDATE && seen.has(e.update?.status?.taskId?.value ?? ''),
+        30_000,
+        'a group update',
+      );
+      const status = await acknowledge(next.update!.status!);
+      seen.get(status.taskId!.value)!.push(status);
+    }
+    const unhealthy = seen.get('g-unhealthy')!;
+    assert.deepEqual(
+      unhealthy.map((s) => TaskState[s.state]),
+      [
+        'TASK_STARTING',
+        'TASK_RUNNING',
+        'TASK_RUNNING',
+        'TASK_RUNNING',
+        'TASK_RUNNING',
+        'TASK_KILLING',
+        'TASK_KILLED',
+      ],
+    );
+    const health = unhealthy.slice(2, 5);
+    for (const status of health) {
+      assert.equal(status.reason, TaskStatus_Reason.TASK_HEALTH_CHECK_STATUS_UPDATED);
+    }
+    assert.deepEqual(
+      health.map((s) => s.healthy),
+      [true, false, false],
+    );
+    assert.equal(unhealthy.at(-1)?.healthy, false);
+    assert.deepEqual(
+      seen.get('g-sidecar')!.map((s) => TaskState[s.state]),
+      ['TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_KILLED'],
+    );
   });
 
   it('the master refuses an invalid health check or check: TASK_ERROR, REASON_TASK_INVALID, naming the problem', async () => {

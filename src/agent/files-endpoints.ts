@@ -10,6 +10,7 @@
  * its sandbox is a 400 saying so.
  */
 import { join } from 'node:path';
+import { invalidIdReason } from '../common/ids.js';
 import { type HttpResponse, jsonResponse, textResponse } from '../http/responses.js';
 import type { HttpRequest, HttpServer } from '../http/server.js';
 import { JsonNumber, type JsonObject, stringifyJson } from '../wire/json-text.js';
@@ -25,6 +26,9 @@ export function executorVirtualPath(frameworkId: string, executorId: string): st
 export const AGENT_LOG_VIRTUAL_PATH = '/slave/log';
 
 function* executorAttachments(executor: ExecutorRecord): Iterable<readonly [string, string]> {
+  // An id that is no valid path component never got a sandbox (its launch was refused): nothing to show.
+  if (invalidIdReason(executor.frameworkId) !== undefined || invalidIdReason(executor.id) !== undefined)
+    return;
   yield [executor.directory, executor.directory];
   yield [join(executor.directory, '..', 'latest'), executor.directory];
   yield [executorVirtualPath(executor.frameworkId, executor.id), executor.directory];

@@ -164,19 +164,21 @@ export async function readProcessTable(proc = '/proc'): Promise<Map<number, Proc
   return table;
 }
 
-/** Session leaders (other than this agent) whose working directory is inside `sandbox`: its nested containers. */
-async function nestedRoots(
-  sandbox: string,
-  table: ReadonlyMap<number, ProcStat>,
-  exclude: number,
-): Promise<number[]> {
-  const roots: number[] = [];
-  for (const p of table.values()) {
-    if (p.pid !== p.session || p.pid === exclude || p.pid === process.pid) continue;
-    const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => undefined);
-    if (cwd !== undefined && isInside(cwd, sandbox)) roots.push(p.pid);
-  }
-  return roots;
+/**
+ * The working directory of every session leader but this agent, read once per request: nested
+ * containers are session leaders whose working directory is inside their executor's sandbox.
+ */
+async function sessionLeaderDirectories(table: ReadonlyMap<number, ProcStat>): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  await Promise.all(
+    [...table.values()]
+      .filter((p) => p.pid === p.session && p.pid !== process.pid)
+      .map(async (p) => {
+        const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => undefined);
+        if (cwd !== undefined) out.set(p.pid, cwd);
+      }),
+  );
+  return out;
 }
 
 export interface ExecutorUsage {
@@ -195,11 +197,13 @@ export async function executorUsages(agent: Agent, clock: Clock): Promise<Execut
   }
   if (live.length === 0) return [];
   const table = await readProcessTable();
+  const leaders = await sessionLeaderDirectories(table);
   const { ticksPerSecond, pageSize } = constants();
   const out: ExecutorUsage[] = [];
   for (const executor of live) {
     const pid = executor.process!.pid;
-    const roots = [pid, ...(await nestedRoots(executor.directory, table, pid))];
+    const roots = [pid];
+    for (const [leader, cwd] of leaders) if (isInside(cwd, executor.directory)) roots.push(leader);
     const usage = sumUsage(containerMembers(roots, table), table, ticksPerSecond, pageSize);
     const allocated = executorAllocated(executor);
     const cpus = allocated.scalar('cpus');

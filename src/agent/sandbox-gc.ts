@@ -18,6 +18,7 @@
 import { rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Clock, TimerHandle } from '../common/clock.js';
+import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import type { Agent, ExecutorRecord, FrameworkRecord } from './agent.js';
 import type { AgentObserver } from './observer.js';
@@ -163,6 +164,11 @@ export class SandboxGc implements AgentObserver {
    * (now, when it cannot be stat'ed).
    */
   async scheduleDirectory(path: string): Promise<void> {
+    // Only what the agent lays out below `<work_dir>/slaves` is ever collected, whatever ids made the path.
+    if (!this.collectable(path)) {
+      this.options.log.warn({ path }, 'refusing to garbage collect a directory outside the sandboxes');
+      return;
+    }
     const mtime = this.options.mtimeMs
       ? await this.options.mtimeMs(path)
       : await stat(path).then(
@@ -180,8 +186,16 @@ export class SandboxGc implements AgentObserver {
     this.arm();
   }
 
+  /** Strictly below `<work_dir>/slaves` (or its checkpoint twin). */
+  private collectable(path: string): boolean {
+    const sandboxes = join(this.options.workDir, 'slaves');
+    return isWithin(path, sandboxes) && relative(sandboxes, path) !== '';
+  }
+
   /** AgentObserver: a completed executor's run, and its parents once nothing of theirs is live. */
   executorRemoved(framework: FrameworkRecord, executor: ExecutorRecord): void {
+    // An id that is no valid path component never got a sandbox (the launch was refused).
+    if (invalidIdReason(framework.id) !== undefined || invalidIdReason(executor.id) !== undefined) return;
     const run = executor.directory;
     const executorDir = dirname(dirname(run));
     const frameworkDir = dirname(dirname(executorDir));

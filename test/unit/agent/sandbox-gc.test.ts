@@ -179,6 +179,20 @@ describe('SandboxGc', () => {
     assert.ok(h.removed.includes(sibling));
   });
 
+  it('never schedules anything outside <work_dir>/slaves, nor runs of ids that are no path component', async () => {
+    const h = harness();
+    for (const path of ['/etc', '/w', '/w/slaves', '/w/slaves/../etc', '/w/slavesX/a', '/w/meta/slaves/x']) {
+      await h.gc.scheduleDirectory(path);
+      assert.ok(!h.gc.schedule.has(path), path);
+    }
+    assert.equal(h.gc.schedule.size, 0);
+    const bad = records('/w/slaves/S0/frameworks/F/executors/../../../../../etc/runs/C1');
+    bad.executor.id = '../../..';
+    h.gc.executorRemoved(bad.framework, bad.executor);
+    await settle();
+    assert.equal(h.gc.schedule.size, 0);
+  });
+
   it('keeps going when a deletion fails', async () => {
     const clock = new ManualClock();
     const attempts: string[] = [];
@@ -193,15 +207,15 @@ describe('SandboxGc', () => {
       diskUsage: async () => 0,
       remove: async (path) => {
         attempts.push(path);
-        if (path === '/x/a') throw new Error('EBUSY');
+        if (path === '/w/slaves/a') throw new Error('EBUSY');
       },
       mtimeMs: async () => clock.now(),
     });
-    await gc.scheduleDirectory('/x/a');
-    await gc.scheduleDirectory('/x/b');
+    await gc.scheduleDirectory('/w/slaves/a');
+    await gc.scheduleDirectory('/w/slaves/b');
     clock.advance(1000);
     await settle();
-    assert.deepEqual(attempts.sort(), ['/x/a', '/x/b']);
+    assert.deepEqual(attempts.sort(), ['/w/meta/slaves/a', '/w/meta/slaves/b', '/w/slaves/a', '/w/slaves/b']);
     assert.equal(gc.schedule.size, 0);
   });
 

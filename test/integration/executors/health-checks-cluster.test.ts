@@ -93,12 +93,35 @@ describe('health checks failing a task (real master, agent and command executor)
     return status;
   }
 
+  /**
+   * An offer big enough for two small tasks and an executor. Leftovers of earlier launches can be
+   * smaller; those are declined so that their resources come back together.
+   */
+  async function bigOffer(): Promise<Offer> {
+    for (;;) {
+      const event = await scheduler.nextOfType(Event_Type.OFFERS, 30_000);
+      let chosen: Offer | undefined;
+      for (const offer of event.offers!.offers) {
+        const total = (name: string) =>
+          offer.resources.filter((r) => r.name === name).reduce((sum, r) => sum + (r.scalar?.value ?? 0), 0);
+        if (chosen === undefined && total('cpus') >= 0.5 && total('mem') >= 128) {
+          chosen = offer;
+          continue;
+        }
+        await scheduler.call({
+          type: Call_Type.DECLINE,
+          decline: { offerIds: [offer.id!], filters: { refuseSeconds: 0 } },
+        });
+      }
+      if (chosen !== undefined) return chosen;
+    }
+  }
+
   async function launch(
     taskId: string,
     extra: Omit<Exclude<MessageInitShape<typeof TaskInfoSchema>, { $typeName: string }>, 'name'>,
   ): Promise<Offer> {
-    const event = await scheduler.nextOfType(Event_Type.OFFERS, 30_000);
-    const offer = event.offers!.offers[0]!;
+    const offer = await bigOffer();
     const res = await scheduler.call({
       type: Call_Type.ACCEPT,
       accept: {
@@ -218,8 +241,7 @@ describe('health checks failing a task (real master, agent and command executor)
   });
 
   it('a task group under the default executor: a COMMAND health check (run in a nested check container) passes, then fails and kills the group', async () => {
-    const event = await scheduler.nextOfType(Event_Type.OFFERS, 30_000);
-    const offer = event.offers!.offers[0]!;
+    const offer = await bigOffer();
     const task = (id: string) => ({
       name: id,
       taskId: { value: id },

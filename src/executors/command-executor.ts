@@ -2,7 +2,9 @@
  * Strata's built-in command executor (reference §3.4): the process the agent starts for a task
  * that has `TaskInfo.command`. It subscribes to the agent's executor API, runs exactly one task's
  * command, reports TASK_STARTING, TASK_RUNNING and one terminal update, kills by the task's kill
- * policy, and exits once the agent has acknowledged the terminal update.
+ * policy, and exits once the agent has acknowledged the terminal update. A task's health check and
+ * check run from here too (health/task-checks.ts), with their TASK_RUNNING updates and the kill of
+ * a task that fails its health check.
  *
  * Launch contract (what the agent provides): run `node dist/src/executors/command-executor.js`
  * with cwd = the sandbox, stdout/stderr already pointed at `<sandbox>/stdout` and

@@ -19,6 +19,10 @@
  * acknowledged (or, as the command executor does, 60 s after the last terminal update if the agent
  * never acknowledges it), after a SHUTDOWN, and 1 when the agent is lost for good.
  *
+ * A task's health check and check run once it runs (health/task-checks.ts); COMMAND probes are
+ * nested containers under the task's own (health/nested-probe.ts), and a task killed for failing
+ * its health check takes its group with it like any TASK_KILLED.
+ *
  * The logic lives in `DefaultExecutor`, which talks to the agent through an `ExecutorLink` (the
  * executor API) and a `NestedContainerApi` (the operator API), so unit tests drive it with fakes
  * and a ManualClock; `main` wires the real ones.

@@ -844,9 +844,31 @@ export class Master {
       frameworkId: { $typeName: 'mesos.v1.FrameworkID' as const, value: framework.id },
     };
     const tasks = tasksIn.map((t) => ({ ...t, executor: t.executor ?? executor }));
+    const ids = new Set<string>();
     for (const task of tasks) {
       const reason = this.validateTask(framework, agent, task, true);
       if (reason) return groupError(reason);
+      const id = task.taskId?.value ?? '';
+      if (ids.has(id)) return groupError(`Task has duplicate ID: ${id}`);
+      ids.add(id);
+    }
+    // The group is atomic: check the resources of all its tasks (and a new executor) together, so
+    // every task of a refused group hears why, and no task is launched alone.
+    let needed = Resources.EMPTY;
+    try {
+      for (const task of tasks)
+        needed = needed.add(resourcesFromMessages(this.injectAllocation(task.resources, role)));
+      const executorId = executor.executorId?.value ?? '';
+      if (!framework.executors.get(agent.id)?.has(executorId)) {
+        needed = needed.add(resourcesFromMessages(this.injectAllocation(executor.resources, role)));
+      }
+    } catch (err) {
+      return groupError((err as Error).message);
+    }
+    if (!available.contains(needed)) {
+      return groupError(
+        `Task group uses more resources ${needed.toString()} than available ${available.toString()}`,
+      );
     }
     let remaining = available;
     const launched: TaskInfo[] = [];
@@ -1366,7 +1388,11 @@ export class Master {
     if (samePid) {
       const existing = this.agents.get(samePid);
       if (existing?.link && !existing.link.closed) existing.link.close('replaced by a new registration');
-      if (existing) this.removeAgentCompletely(existing);
+      // An agent that registers anew where another one was has started over (Mesos: after a host
+      // reboot it is a new agent): the old one is removed and its tasks are gone.
+      if (existing?.state === 'registered')
+        this.removeAgent(existing, 'a new agent registered at the same address');
+      else if (existing) this.removeAgentCompletely(existing);
     }
     const id = this.ids.agentId();
     info.id = { $typeName: 'mesos.v1.AgentID', value: id };
@@ -1822,6 +1848,58 @@ export class Master {
       );
     }
     this.allocator.removeAgent(agent.id);
+  }
+
+  /**
+   * The agent is gone for good and will not come back (Mesos' removeSlave): its tasks become
+   * TASK_GONE (TASK_LOST for frameworks that are not partition-aware), REASON_AGENT_REMOVED,
+   * every framework hears FAILURE, and the registry forgets the agent.
+   */
+  private removeAgent(agent: AgentRecord, reason: string): void {
+    this.log.warn({ agentId: agent.id, reason }, 'removing agent');
+    agent.pinger?.cancel();
+    agent.pinger = undefined;
+    agent.disconnectTimer?.cancel();
+    agent.disconnectTimer = undefined;
+    for (const offerId of [...agent.offers]) this.removeOffer(offerId, { rescind: true });
+    for (const [frameworkId, taskIds] of agent.tasks) {
+      const framework = this.frameworks.get(frameworkId);
+      if (!framework) continue;
+      for (const taskId of taskIds) {
+        const record = framework.tasks.get(taskId);
+        if (!record) continue;
+        if (!isTerminalState(record.task.state)) {
+          const status = this.masterStatus(
+            record.task,
+            TaskState.TASK_GONE,
+            TaskStatus_Reason.AGENT_REMOVED,
+            `Agent ${agent.info.hostname} removed: ${reason}`,
+          );
+          this.applyState(record, status);
+          this.sendUpdate(framework, status);
+        }
+        if (!record.released) this.ledger.release(frameworkId, agent.id, record.resources);
+        record.released = true;
+        framework.tasks.delete(taskId);
+        this.pushCompleted(framework, record.task);
+      }
+    }
+    agent.tasks.clear();
+    for (const framework of this.frameworks.values()) {
+      for (const executor of framework.executors.get(agent.id)?.values() ?? [])
+        this.ledger.release(framework.id, agent.id, executor.resources);
+      framework.executors.delete(agent.id);
+      this.send(
+        framework,
+        create(EventSchema, { type: Event_Type.FAILURE, failure: { agentId: { value: agent.id } } }),
+      );
+    }
+    this.allocator.removeAgent(agent.id);
+    // No longer 'registered': a late close of its old link must not treat it as disconnected.
+    agent.state = 'unreachable';
+    this.persist({ type: 'remove-agent', agentId: agent.id });
+    this.agents.delete(agent.id);
+    if (this.agentsByPid.get(agent.pid) === agent.id) this.agentsByPid.delete(agent.pid);
   }
 
   private removeAgentCompletely(agent: AgentRecord): void {

@@ -302,6 +302,51 @@ describe('Master', () => {
     assert.equal(status.uuid.length, 0);
   });
 
+  it('refuses a whole task group when it does not fit, telling every task', () => {
+    const { link, agentId } = addAgent(h);
+    const fw = subscribe(h);
+    h.master.allocate();
+    const offerId = offersOf(fw.stream)[0]!.id!.value;
+    const task = (id: string, res: string) => ({
+      name: id,
+      taskId: { value: id },
+      agentId: { value: agentId },
+      command: { value: 'true' },
+      resources: resourcesToMessages(parseResources(res)),
+    });
+    h.master.accept(
+      fw.framework,
+      create(CallAcceptSchema, {
+        offerIds: [{ value: offerId }],
+        operations: [
+          {
+            type: 6,
+            launchGroup: {
+              executor: {
+                type: 1,
+                executorId: { value: 'e' },
+                resources: resourcesToMessages(parseResources('cpus:0.1;mem:32')),
+              },
+              taskGroup: { tasks: [task('small', 'cpus:0.5;mem:10'), task('big', 'cpus:5;mem:10')] },
+            },
+          },
+        ],
+      }),
+    );
+    const statuses = updates(fw.stream);
+    assert.deepEqual(
+      statuses.map((s) => [s.taskId?.value, s.state, s.reason]),
+      [
+        ['small', TaskState.TASK_ERROR, TaskStatus_Reason.TASK_GROUP_INVALID],
+        ['big', TaskState.TASK_ERROR, TaskStatus_Reason.TASK_GROUP_INVALID],
+      ],
+    );
+    assert.match(statuses[0]!.message, /Task group uses more resources/);
+    assert.equal(link.ofType(MasterToAgent_Type.RUN_TASK_GROUP).length, 0);
+    assert.equal(fw.framework.tasks.size, 0);
+    assert.equal(fw.framework.executors.size, 0);
+  });
+
   it('refuses a task asking for more than the offer, and a duplicate task id', () => {
     const { agentId } = addAgent(h);
     const fw = subscribe(h);

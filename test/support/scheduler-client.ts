@@ -54,7 +54,11 @@ export class TestScheduler {
   status = 0;
   contentType = '';
   readonly events: Event[] = [];
-  private readonly waiters: Array<{ match: (e: Event) => boolean; resolve: (e: Event) => void }> = [];
+  private readonly waiters: Array<{
+    match: (e: Event) => boolean;
+    resolve: (e: Event) => void;
+    reject: (error: Error) => void;
+  }> = [];
   private closeRequest: (() => void) | undefined;
   closed = false;
   private readonly closedWaiters: Array<() => void> = [];
@@ -153,13 +157,14 @@ export class TestScheduler {
       this.consumed.add(event);
       return Promise.resolve(event);
     }
-    const promise = new Promise<Event>((resolve) =>
+    const promise = new Promise<Event>((resolve, reject) =>
       this.waiters.push({
         match: (e) => match(e) && !this.consumed.has(e),
         resolve: (e) => {
           this.consumed.add(e);
           resolve(e);
         },
+        reject,
       }),
     );
     return withTimeout(promise, timeoutMs, what);
@@ -188,9 +193,11 @@ export class TestScheduler {
     );
   }
 
+  /** Ends the stream; waits still pending fail at once rather than hold the process open. */
   close(): void {
     this.closeRequest?.();
     this.markClosed();
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('scheduler closed'));
   }
 }
 

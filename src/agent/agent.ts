@@ -120,6 +120,11 @@ export interface AgentConfig {
   executorRegistrationTimeoutMs: number;
   executorShutdownGracePeriodMs: number;
   executorReregistrationTimeoutMs: number;
+  /**
+   * How long a subscribed executor may sit with no tasks before it is shut down (0 or absent:
+   * never), so an idle custom executor does not hold its resources for ever.
+   */
+  executorIdleTimeoutMs?: number;
   recoveryTimeoutMs: number;
   heartbeatIntervalMs: number;
   killEscalationMs: number;
@@ -197,6 +202,8 @@ export interface ExecutorRecord {
   connection: ExecutorStream | undefined;
   process: ExecutorProcess | undefined;
   registrationTimer: TimerHandle | undefined;
+  /** Runs while a subscribed executor has no tasks (--executor_idle_timeout). */
+  idleTimer: TimerHandle | undefined;
   shutdownTimer: TimerHandle | undefined;
   pendingTermination: Termination | undefined;
   exitStatus: number | undefined;
@@ -462,6 +469,7 @@ export class Agent {
       phase: 'queued',
     };
     executor.tasks.set(taskId, entry);
+    this.stopIdleTimer(executor);
     this.checkpointTask(framework, executor, entry);
     log.info({ frameworkId, executorId, taskId }, 'task queued');
     if (executor.phase === 'running') this.deliver(executor, entry);
@@ -625,6 +633,7 @@ export class Agent {
       connection: undefined,
       process: undefined,
       registrationTimer: undefined,
+      idleTimer: undefined,
       shutdownTimer: undefined,
       pendingTermination: undefined,
       exitStatus: undefined,
@@ -861,6 +870,8 @@ export class Agent {
       });
     }
     log.info({ launched: queued.length, resentUpdates: resent.length }, 'executor subscribed');
+    // A re-subscribing executor whose tasks all ended meanwhile is idle from now on.
+    this.startIdleTimerIfIdle(executor);
     this.maybeFinishRecovery();
   }
 
@@ -1078,7 +1089,23 @@ export class Agent {
       executor.tasks.delete(taskId);
       this.pushCompletedTask(executor, entry.task);
       this.maybeRemoveExecutor(framework, executor);
+      this.startIdleTimerIfIdle(executor);
     }
+  }
+
+  private startIdleTimerIfIdle(executor: ExecutorRecord): void {
+    const timeout = this.config.executorIdleTimeoutMs ?? 0;
+    if (timeout <= 0 || executor.phase !== 'running' || executor.tasks.size > 0 || executor.idleTimer) return;
+    executor.idleTimer = this.deps.clock.setTimeout(() => {
+      executor.idleTimer = undefined;
+      if (executor.phase !== 'running' || executor.tasks.size > 0) return;
+      this.shutdownExecutor(executor, `it ran no task for ${formatDuration(timeout)}`);
+    }, timeout);
+  }
+
+  private stopIdleTimer(executor: ExecutorRecord): void {
+    executor.idleTimer?.cancel();
+    executor.idleTimer = undefined;
   }
 
   private pushCompletedTask(executor: ExecutorRecord, task: Task): void {
@@ -1172,6 +1199,7 @@ export class Agent {
     executor.phase = 'terminating';
     executor.registrationTimer?.cancel();
     executor.registrationTimer = undefined;
+    this.stopIdleTimer(executor);
     const escalate = () => {
       executor.process?.signal('SIGTERM');
       executor.shutdownTimer = this.deps.clock.setTimeout(() => {
@@ -1231,6 +1259,7 @@ export class Agent {
     executor.shutdownTimer?.cancel();
     executor.registrationTimer = undefined;
     executor.shutdownTimer = undefined;
+    this.stopIdleTimer(executor);
     this.closeConnection(executor);
     const termination = executor.pendingTermination ?? {
       state: TaskState.TASK_FAILED,

@@ -44,6 +44,12 @@ export const agentFlags = {
     help: 'default time an executor has to exit after SHUTDOWN',
     default: 5000,
   }),
+  executor_idle_timeout: durationOption({
+    help:
+      'shut down a subscribed executor that has had no task for this long, freeing its resources\n' +
+      '(0secs: never, as Mesos does)',
+    default: 600_000,
+  }),
   executor_reregistration_timeout: durationOption({
     help:
       'time executors have to re-subscribe after an agent restart; also MESOS_SUBSCRIPTION_BACKOFF_MAX\n' +

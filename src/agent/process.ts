@@ -248,6 +248,7 @@ export async function startAgent(
       executorRegistrationTimeoutMs: flags.executor_registration_timeout,
       executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
       executorReregistrationTimeoutMs: flags.executor_reregistration_timeout,
+      executorIdleTimeoutMs: flags.executor_idle_timeout,
       recoveryTimeoutMs: flags.recovery_timeout,
       heartbeatIntervalMs: flags.http_heartbeat_interval,
       killEscalationMs: options.killEscalationMs ?? DEFAULT_KILL_ESCALATION_MS,

@@ -30,7 +30,12 @@ import {
   TaskStatus_Source,
   TaskStatusSchema,
 } from '../../../src/wire/gen/mesos/v1/mesos_pb.js';
-import { type AgentToMaster, AgentToMaster_Type } from '../../../src/wire/gen/strata/internal/v1/link_pb.js';
+import {
+  type AgentToMaster,
+  AgentToMaster_Type,
+  MasterToAgent_Type,
+  MasterToAgentSchema,
+} from '../../../src/wire/gen/strata/internal/v1/link_pb.js';
 
 class FakeProcess implements ExecutorProcess {
   readonly signals: NodeJS.Signals[] = [];
@@ -252,5 +257,113 @@ describe('Agent (fake I/O)', () => {
       found.executor.containerId,
     );
     assert.equal(found.executor.tasks.get('t1')!.task.state, TaskState.TASK_RUNNING);
+  });
+  it('shuts down a custom executor that sits with no task for --executor_idle_timeout, not before', async () => {
+    const { agent, sent, clock, launches } = harness({ executorIdleTimeoutMs: 60_000 });
+    const customTask = (id: string) =>
+      create(TaskInfoSchema, {
+        name: id,
+        taskId: { value: id },
+        agentId: { value: 'S1' },
+        executor: { executorId: { value: 'custom' }, command: { value: './executor' } },
+      });
+    agent.runTask(framework, customTask('t1'));
+    await flush();
+    const found = agent.lookupExecutor('fw', 'custom');
+    assert.ok(found.kind === 'found');
+    const stream = new MemoryStream();
+    agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      stream,
+      'application/json',
+    );
+    const finish = (taskId: string, n: number) => {
+      agent.executorUpdate(
+        found.framework,
+        found.executor,
+        create(TaskStatusSchema, {
+          taskId: { value: taskId },
+          state: TaskState.TASK_FINISHED,
+          source: TaskStatus_Source.EXECUTOR,
+          uuid: new Uint8Array(16).fill(n),
+        }),
+      );
+      agent.masterMessage(
+        create(MasterToAgentSchema, {
+          type: MasterToAgent_Type.ACKNOWLEDGE,
+          acknowledge: {
+            frameworkId: { value: 'fw' },
+            taskId: { value: taskId },
+            uuid: new Uint8Array(16).fill(n),
+          },
+        }),
+      );
+    };
+    finish('t1', 1);
+    assert.equal(found.executor.tasks.size, 0);
+    // A new task within the timeout keeps the executor; the clock starts again when it ends.
+    clock.advance(59_000);
+    agent.runTask(framework, customTask('t2'));
+    clock.advance(59_000);
+    assert.equal(stream.types().includes('SHUTDOWN'), false);
+    finish('t2', 2);
+    clock.advance(59_999);
+    assert.equal(stream.types().includes('SHUTDOWN'), false);
+    clock.advance(1);
+    assert.equal(stream.types().at(-1), 'SHUTDOWN');
+    assert.equal(found.executor.phase, 'terminating');
+    clock.advance(5000);
+    assert.deepEqual(launches[0]!.process.signals, ['SIGTERM']);
+    assert.equal(updates(sent).length, 2);
+  });
+
+  it('never shuts an idle executor down when the timeout is 0', async () => {
+    const { agent, clock } = harness({ executorIdleTimeoutMs: 0 });
+    agent.runTask(
+      framework,
+      create(TaskInfoSchema, {
+        name: 'k',
+        taskId: { value: 'k' },
+        agentId: { value: 'S1' },
+        executor: { executorId: { value: 'keeper' }, command: { value: './executor' } },
+      }),
+    );
+    await flush();
+    const found = agent.lookupExecutor('fw', 'keeper');
+    assert.ok(found.kind === 'found');
+    const stream = new MemoryStream();
+    agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      stream,
+      'application/json',
+    );
+    agent.killTask('fw', 'k', undefined);
+    agent.executorUpdate(
+      found.framework,
+      found.executor,
+      create(TaskStatusSchema, {
+        taskId: { value: 'k' },
+        state: TaskState.TASK_KILLED,
+        source: TaskStatus_Source.EXECUTOR,
+        uuid: new Uint8Array(16).fill(7),
+      }),
+    );
+    agent.masterMessage(
+      create(MasterToAgentSchema, {
+        type: MasterToAgent_Type.ACKNOWLEDGE,
+        acknowledge: {
+          frameworkId: { value: 'fw' },
+          taskId: { value: 'k' },
+          uuid: new Uint8Array(16).fill(7),
+        },
+      }),
+    );
+    clock.advance(24 * 3_600_000);
+    assert.equal(stream.types().includes('SHUTDOWN'), false);
+    assert.equal(found.executor.phase, 'running');
   });
 });

@@ -2,7 +2,8 @@
  * `POST /slave(1)/api/v1/executor` (and `/api/v1/executor`): the transport checks of the
  * executor row of the status-code matrix (reference section 1.7), in its order, then the call
  * goes to the Agent. SUBSCRIBE opens a 200 RecordIO stream; UPDATE and MESSAGE are 202. While the
- * agent recovers after a restart only SUBSCRIBE (and HEARTBEAT) get through; the rest are 503.
+ * agent recovers after a restart only HEARTBEAT and the SUBSCRIBE of an executor it waits for get
+ * through; the rest are 503 (E15).
  */
 import { StrataError } from '../common/errors.js';
 import { requestMessageType, requireMethod, responseMessageType } from '../http/media.js';
@@ -37,6 +38,10 @@ export function executorApiHandler(
     if (agent.isRecovering && call.type !== Call_Type.SUBSCRIBE) serviceUnavailable(AGENT_RECOVERING);
 
     const found = agent.lookupExecutor(call.frameworkId?.value ?? '', call.executorId?.value ?? '');
+    // Only an executor the agent is waiting for may subscribe while it recovers (E15).
+    if (agent.isRecovering && (found.kind !== 'found' || !found.executor.awaitingReregistration)) {
+      serviceUnavailable(AGENT_RECOVERING);
+    }
     if (found.kind !== 'found' && call.type === Call_Type.UPDATE) counters?.invalidStatusUpdate();
     if (found.kind === 'no-framework') fail('HTTP_BAD_REQUEST', 'Framework cannot be found');
     if (found.kind === 'no-executor') fail('HTTP_BAD_REQUEST', 'Executor cannot be found');

@@ -536,6 +536,19 @@ describe('agent restart recovery', { timeout: 300_000 }, () => {
       { 'Content-Type': 'application/json' },
     );
     assert.equal(executorCall.status, 503);
+    // E15: a SUBSCRIBE before recovery is over is refused the same way, unless it comes from an
+    // executor the agent is waiting for.
+    const subscribeCall = await post(
+      `${agent.url}/api/v1/executor`,
+      JSON.stringify({
+        type: 'SUBSCRIBE',
+        framework_id: { value: scheduler.frameworkId },
+        executor_id: { value: 'not-recovered' },
+        subscribe: {},
+      }),
+      { 'Content-Type': 'application/json', Accept: 'application/json' },
+    );
+    assert.equal(subscribeCall.status, 503);
 
     const lost = await eventually(
       'the frozen task lost',

@@ -6,8 +6,8 @@
  */
 import { isFieldSet } from '@bufbuild/protobuf';
 import { StrataError } from '../common/errors.js';
-import { APPLICATION_JSON, type MessageMediaType } from '../http/media.js';
-import { codec } from '../wire/codec.js';
+import { decodeCallBody } from '../http/call-body.js';
+import type { MessageMediaType } from '../http/media.js';
 import {
   type Call,
   Call_AttachContainerInput_Type,
@@ -34,16 +34,7 @@ function badRequest(text: string): never {
 
 /** The body (or the first record of a streamed body) as a Call, with the agent's texts for each failure. */
 export function decodeAgentCall(body: Uint8Array, mediaType: MessageMediaType): Call {
-  try {
-    return codec.decode(CallSchema, body, mediaType);
-  } catch (err) {
-    if (!(err instanceof StrataError)) throw err;
-    if (mediaType !== APPLICATION_JSON) badRequest('Failed to parse body into Call protobuf');
-    if (err.code === 'WIRE_JSON_SYNTAX' || err.code === 'WIRE_TOO_DEEP' || err.code === 'WIRE_TOO_LARGE') {
-      badRequest(`Failed to parse body into JSON: ${err.message}`);
-    }
-    badRequest(`Failed to convert JSON into Call protobuf: ${err.message}`);
-  }
+  return decodeCallBody(CallSchema, body, mediaType);
 }
 
 /**

@@ -68,6 +68,57 @@ export function filesErrorResponse(err: FilesError, path: string): HttpResponse 
   return textResponse(err.status, err.message);
 }
 
+/** `mesos.v1.FileInfo` of a listing entry, as LIST_FILES answers it (numeric mode, mtime in ns). */
+export function fileInfoInit(entry: FileEntry) {
+  return {
+    path: entry.path,
+    nlink: entry.nlink,
+    size: BigInt(entry.size),
+    mtime: { nanoseconds: BigInt(entry.mtimeSecs) * 1_000_000_000n },
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+  };
+}
+
+/**
+ * LIST_FILES of an operator API (agent or master): `respond` gets the `list_files` payload; a
+ * path the tree does not have is 404, a directory escape 400 (Mesos' texts).
+ */
+export async function operatorListFiles(
+  files: Files,
+  path: string,
+  respond: (payload: { fileInfos: ReturnType<typeof fileInfoInit>[] }) => HttpResponse,
+): Promise<HttpResponse> {
+  try {
+    return respond({ fileInfos: (await files.browse(path)).map(fileInfoInit) });
+  } catch (err) {
+    if (err instanceof FilesError) return filesErrorResponse(err, path);
+    throw err;
+  }
+}
+
+/**
+ * READ_FILE of an operator API: `respond` gets the `read_file` payload (`size` is the whole
+ * file's); `length` undefined reads as much as one read may.
+ */
+export async function operatorReadFile(
+  files: Files,
+  read: { path: string; offset: bigint; length: bigint | undefined },
+  respond: (payload: { size: bigint; data: Uint8Array }) => HttpResponse,
+): Promise<HttpResponse> {
+  // Beyond 2^53 nothing is there to read; clamping keeps the arithmetic in exact doubles.
+  const clamp = (n: bigint) => (n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n));
+  try {
+    const length = read.length === undefined ? undefined : clamp(read.length);
+    const result = await files.read(read.path, clamp(read.offset), length);
+    return respond({ size: BigInt(result.size), data: result.data });
+  } catch (err) {
+    if (err instanceof FilesError) return filesErrorResponse(err, read.path);
+    throw err;
+  }
+}
+
 /** A FileInfo in the legacy JSON of `/files/browse` (mtime in seconds, mode as `ls -l` prints it). */
 export function fileEntryJson(entry: FileEntry): JsonObject {
   return {

@@ -12,7 +12,7 @@
  */
 import { create, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import { StrataError } from '../common/errors.js';
-import { versionInfo } from '../common/version.js';
+import { versionInfoMessageInit } from '../common/version.js';
 import {
   type AgentApiMediaTypes,
   APPLICATION_RECORDIO,
@@ -44,8 +44,8 @@ import type { CommandInfo, ContainerID, ContainerInfo } from '../wire/gen/mesos/
 import { RecordIODecoder } from '../wire/recordio.js';
 import type { Agent } from './agent.js';
 import { containerIdText, decodeAgentCall, validateAgentCall } from './agent-calls.js';
-import { type Files, FilesError } from './files.js';
-import { filesErrorResponse } from './files-endpoints.js';
+import type { Files } from './files.js';
+import { operatorListFiles, operatorReadFile } from './files-endpoints.js';
 import { ContainerLaunchError, ContainerRemoveError, signalName } from './nested-containers.js';
 
 export interface AgentApiContext {
@@ -148,50 +148,6 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
     }
   }
 
-  async function listFiles(files: Files, path: string, media: MessageMediaType): Promise<HttpResponse> {
-    try {
-      const listing = await files.browse(path);
-      return respond(media, {
-        type: Response_Type.LIST_FILES,
-        listFiles: {
-          fileInfos: listing.map((entry) => ({
-            path: entry.path,
-            nlink: entry.nlink,
-            size: BigInt(entry.size),
-            mtime: { nanoseconds: BigInt(entry.mtimeSecs) * 1_000_000_000n },
-            mode: entry.mode,
-            uid: entry.uid,
-            gid: entry.gid,
-          })),
-        },
-      });
-    } catch (err) {
-      if (err instanceof FilesError) return filesErrorResponse(err, path);
-      throw err;
-    }
-  }
-
-  async function readFile(
-    files: Files,
-    path: string,
-    offset: bigint,
-    length: bigint | undefined,
-    media: MessageMediaType,
-  ): Promise<HttpResponse> {
-    // Beyond 2^53 nothing is there to read; clamping keeps the arithmetic in exact doubles.
-    const clamp = (n: bigint) => (n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n));
-    try {
-      const result = await files.read(path, clamp(offset), length === undefined ? undefined : clamp(length));
-      return respond(media, {
-        type: Response_Type.READ_FILE,
-        readFile: { size: BigInt(result.size), data: result.data },
-      });
-    } catch (err) {
-      if (err instanceof FilesError) return filesErrorResponse(err, path);
-      throw err;
-    }
-  }
-
   return async (request) => {
     // First of all, as Mesos: nothing is served until restart recovery is over (section 1.6).
     if (agent.isRecovering) serviceUnavailable(AGENT_RECOVERING);
@@ -214,20 +170,11 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
           type: Response_Type.GET_FLAGS,
           getFlags: { flags: Object.entries(context.flags).map(([name, value]) => ({ name, value })) },
         });
-      case Call_Type.GET_VERSION: {
-        const version = versionInfo();
+      case Call_Type.GET_VERSION:
         return respond(accept, {
           type: Response_Type.GET_VERSION,
-          getVersion: {
-            versionInfo: {
-              version: version.version,
-              buildDate: version.build_date,
-              buildTime: version.build_time,
-              buildUser: version.build_user,
-            },
-          },
+          getVersion: { versionInfo: versionInfoMessageInit() },
         });
-      }
 
       case Call_Type.GET_METRICS: {
         if (!context.metrics) return notSupported(`Call type ${typeName}`);
@@ -243,12 +190,18 @@ export function agentApiHandler(context: AgentApiContext): (request: HttpRequest
       }
       case Call_Type.LIST_FILES:
         if (!context.files) return notSupported(`Call type ${typeName}`);
-        return listFiles(context.files, call.listFiles!.path, accept);
+        return operatorListFiles(context.files, call.listFiles!.path, (listFiles) =>
+          respond(accept, { type: Response_Type.LIST_FILES, listFiles }),
+        );
       case Call_Type.READ_FILE: {
         if (!context.files) return notSupported(`Call type ${typeName}`);
         const read = call.readFile!;
         const lengthSet = isFieldSet(read, Call_ReadFileSchema.field.length);
-        return readFile(context.files, read.path, read.offset, lengthSet ? read.length : undefined, accept);
+        return operatorReadFile(
+          context.files,
+          { path: read.path, offset: read.offset, length: lengthSet ? read.length : undefined },
+          (readFile) => respond(accept, { type: Response_Type.READ_FILE, readFile }),
+        );
       }
 
       case Call_Type.LAUNCH_NESTED_CONTAINER: {

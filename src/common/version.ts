@@ -38,3 +38,19 @@ export function versionInfo(): VersionInfo {
     strata_version: STRATA_VERSION,
   };
 }
+
+/** The same as `mesos.v1.VersionInfo` fields (GET_VERSION of the master and agent operator APIs). */
+export function versionInfoMessageInit(): {
+  version: string;
+  buildDate: string;
+  buildTime: number;
+  buildUser: string;
+} {
+  const version = versionInfo();
+  return {
+    version: version.version,
+    buildDate: version.build_date,
+    buildTime: version.build_time,
+    buildUser: version.build_user,
+  };
+}

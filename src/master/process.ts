@@ -3,12 +3,13 @@
  * allocation timer, signal handling.
  */
 import { create } from '@bufbuild/protobuf';
+import { Files } from '../agent/files.js';
 import { HierarchicalDrfAllocator } from '../allocator/hierarchical-drf.js';
 import { type Clock, systemClock } from '../common/clock.js';
 import { fail } from '../common/errors.js';
 import { IdMinter, masterPid, newMasterId } from '../common/ids.js';
-import { createLogger } from '../common/log.js';
-import type { OptionValues } from '../common/options.js';
+import { createLogger, LogLevelControl } from '../common/log.js';
+import { type OptionValues, renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
 import { MESOS_COMPATIBLE_VERSION } from '../common/version.js';
 import { APPLICATION_JSON } from '../http/media.js';
@@ -19,8 +20,10 @@ import { MasterInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMasterSchema, MasterToAgentSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { linkUpgradeHandler } from '../wire/link.js';
 import { registerLegacyEndpoints } from './endpoints.js';
-import type { MasterFlags } from './flags.js';
+import { type MasterFlags, masterFlags } from './flags.js';
 import { Master } from './master.js';
+import { operatorApiHandler } from './operator-api.js';
+import { masterOperatorCalls } from './operator-calls.js';
 import { LocalStoreRegistry } from './registry/local-store.js';
 import { schedulerApiHandler } from './scheduler-api.js';
 
@@ -115,6 +118,17 @@ export async function startMaster(
     linkUpgradeHandler(AgentToMasterSchema, MasterToAgentSchema, (link) => master.agentLinked(link)),
   );
   http.route('master', '/api/v1/scheduler', schedulerApiHandler(master));
+  // The master logs to stderr only, so no log file is attached: every LIST_FILES path is a 404.
+  const logLevel = new LogLevelControl(log, flags.logging_level, clock);
+  const files = new Files();
+  const operatorCalls = masterOperatorCalls({
+    master,
+    flags: renderFlags(masterFlags, flags),
+    clock,
+    logLevel,
+    files,
+  });
+  http.route('master', '/api/v1', operatorApiHandler([operatorCalls]));
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
 
   const allocation = clock.setInterval(() => master.allocate(), flags.allocation_interval);
@@ -128,6 +142,7 @@ export async function startMaster(
   const close = () => {
     closing ??= (async () => {
       allocation.cancel();
+      logLevel.close();
       master.close();
       await http.close();
       await registry.close();

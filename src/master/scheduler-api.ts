@@ -7,10 +7,15 @@
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { StrataError } from '../common/errors.js';
-import { APPLICATION_JSON, requestMessageType, requireMethod, responseMessageType } from '../http/media.js';
+import { decodeCallBody, typeFieldPresent } from '../http/call-body.js';
+import {
+  type MessageMediaType,
+  requestMessageType,
+  requireMethod,
+  responseMessageType,
+} from '../http/media.js';
 import { accepted, type HttpResponse, textResponse } from '../http/responses.js';
 import type { HttpRequest } from '../http/server.js';
-import { codec } from '../wire/codec.js';
 import { FrameworkInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { type Call, Call_Type, CallSchema } from '../wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import type { FrameworkRecord, Master } from './master.js';
@@ -24,20 +29,8 @@ function badRequest(text: string): never {
 }
 
 /** Decodes the body, with Mesos' texts for the three ways it can fail. */
-export function decodeCall(
-  body: Uint8Array,
-  mediaType: typeof APPLICATION_JSON | 'application/x-protobuf',
-): Call {
-  try {
-    return codec.decode(CallSchema, body, mediaType);
-  } catch (err) {
-    if (!(err instanceof StrataError)) throw err;
-    if (mediaType !== APPLICATION_JSON) badRequest('Failed to parse body into Call protobuf');
-    if (err.code === 'WIRE_JSON_SYNTAX' || err.code === 'WIRE_TOO_DEEP' || err.code === 'WIRE_TOO_LARGE') {
-      badRequest(`Failed to parse body into JSON: ${err.message}`);
-    }
-    badRequest(`Failed to convert JSON into Call protobuf: ${err.message}`);
-  }
+export function decodeCall(body: Uint8Array, mediaType: MessageMediaType): Call {
+  return decodeCallBody(CallSchema, body, mediaType);
 }
 
 /** Which payload field each call type needs (reference section 1.7). */
@@ -98,11 +91,6 @@ export function validateCall(call: Call, hasTypeField: boolean): void {
       badRequest(`${VALIDATION_PREFIX}'framework_id' differs from 'update_framework.framework_info.id'`);
     }
   }
-}
-
-/** `type` absent and `type: UNKNOWN` read the same after decoding; the wire tells them apart. */
-function typeFieldPresent(call: Call): boolean {
-  return Object.hasOwn(call, 'type');
 }
 
 export function schedulerApiHandler(master: Master) {

@@ -439,7 +439,9 @@ const MESSAGES: Record<string, string> = {
     reserve_resources=7 unreserve_resources=8 create_volumes=9 destroy_volumes=10
     update_maintenance_schedule=11 start_maintenance=12 stop_maintenance=13 set_quota=14D remove_quota=15D
     teardown=16 mark_agent_gone=17 grow_volume=18 shrink_volume=19 update_quota=20 drain_agent=21
-    deactivate_agent=22 reactivate_agent=23`,
+    deactivate_agent=22 reactivate_agent=23 strata_subscribe=1000`,
+  // Strata extension (docs/operator-api.md): resumable operator event streams.
+  'mesos.v1.master.Call.StrataSubscribe': 'resume_after=1/uint64 master_id=2',
   'mesos.v1.master.Call.GetMetrics': 'timeout=1/DurationInfo',
   'mesos.v1.master.Call.SetLoggingLevel': 'level=1R/uint32 duration=2R/DurationInfo',
   'mesos.v1.master.Call.ListFiles': 'path=1R',
@@ -500,7 +502,7 @@ const MESSAGES: Record<string, string> = {
 
   // --- 4.2 master event stream
   'mesos.v1.master.Event': `type=1 subscribed=2 task_added=3 task_updated=4 agent_added=5 agent_removed=6
-    framework_added=7 framework_updated=8 framework_removed=9`,
+    framework_added=7 framework_updated=8 framework_removed=9 strata_offset=1000/uint64`,
   'mesos.v1.master.Event.Subscribed': 'get_state=1/Response.GetState heartbeat_interval_seconds=2/double',
   'mesos.v1.master.Event.TaskAdded': 'task=1R/Task',
   'mesos.v1.master.Event.TaskUpdated': 'framework_id=1R status=2R/TaskStatus state=3R/TaskState',

@@ -55,10 +55,11 @@ import {
   ExecutorInfoSchema,
   type FrameworkInfo,
   FrameworkInfoSchema,
+  type Resource,
   type Task,
   TaskSchema,
 } from '../wire/gen/mesos/v1/mesos_pb.js';
-import { StatusUpdateSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
+import { CheckpointResourcesSchema, StatusUpdateSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import type { StatusUpdate } from './status-updates.js';
 import { isTerminalState, uuidText } from './task-states.js';
 
@@ -255,6 +256,9 @@ export interface RunKey {
 
 export const metaDir = (workDir: string): string => join(workDir, 'meta');
 export const bootIdPath = (workDir: string): string => join(metaDir(workDir), 'boot_id');
+/** Dynamic reservations and persistent volumes: not tied to an agent id, so they outlive reboots. */
+export const resourcesInfoPath = (workDir: string): string =>
+  join(metaDir(workDir), 'resources', 'resources.info');
 const slavesDir = (workDir: string): string => join(metaDir(workDir), 'slaves');
 export const agentDir = (workDir: string, agentId: string): string =>
   join(slavesDir(workDir), component('agent ID', agentId));
@@ -352,6 +356,14 @@ export class Checkpointer {
     readonly workDir: string,
     readonly runtimeDir: string,
   ) {}
+
+  writeResources(resources: readonly Resource[]): void {
+    writeMessage(
+      resourcesInfoPath(this.workDir),
+      CheckpointResourcesSchema,
+      create(CheckpointResourcesSchema, { resources: [...resources] }),
+    );
+  }
 
   writeBootId(bootId: string): void {
     writeFileAtomically(bootIdPath(this.workDir), `${bootId}\n`);
@@ -668,6 +680,13 @@ export function readCheckpoint(
   const agent = reader.attempt(() => reader.agent(workDir));
   const runtime = reader.runtime(runtimeDir);
   return { bootId, agent, runtime, errors: reader.errors, truncated: reader.truncated };
+}
+
+/** The checkpointed reservations and volumes; none when never written. */
+export function readCheckpointedResources(workDir: string): Resource[] {
+  const path = resourcesInfoPath(workDir);
+  if (!existsSync(path)) return [];
+  return readMessage(path, CheckpointResourcesSchema).resources;
 }
 
 /** The host's boot id (`/proc/sys/kernel/random/boot_id` unless told otherwise); undefined if unreadable. */

@@ -29,6 +29,7 @@ export type {
   ReserveValidationOptions,
 } from './operations.js';
 export {
+  applyCheckpointed,
   applyConversion,
   applyCreate,
   applyDestroy,
@@ -36,6 +37,7 @@ export {
   applyReserve,
   applyShrinkVolume,
   applyUnreserve,
+  checkpointedOf,
   validateCreate,
   validateDestroy,
   validateReserve,

@@ -144,6 +144,38 @@ export function applyShrinkVolume(available: Resources, volume: ResourceItem, su
   return applyConversion(available, Resources.of(volume), Resources.of(shrunk, freed));
 }
 
+// --- checkpointed resources -------------------------------------------------------------------------
+
+/**
+ * What the agent must checkpoint out of its total: every dynamically reserved resource and every
+ * persistent volume, unallocated. Static reservations come from `--resources` again on restart.
+ */
+export function checkpointedOf(total: Resources): Resources {
+  return total.unallocate().filter((item) => item.isDynamicallyReserved || item.isPersistentVolume);
+}
+
+/**
+ * An agent's total: its `--resources` with the checkpointed reservations and volumes applied (Mesos'
+ * `applyCheckpointedResources`). Each checkpointed resource is carved out of the plain resource it
+ * was made from; fails (RESOURCES_INSUFFICIENT) when `--resources` no longer holds them.
+ */
+export function applyCheckpointed(flagResources: Resources, checkpointed: Resources): Resources {
+  let total = flagResources;
+  checkpointed.forEachEntry((item, count) => {
+    let base = Resources.of(item.isPersistentVolume ? volumeToDisk(item) : item);
+    while (base.dynamicallyReserved().size > 0) base = base.popReservation();
+    for (let copy = 0; copy < count; copy++) {
+      if (!total.contains(base)) {
+        fail('RESOURCES_INSUFFICIENT', {
+          detail: `checkpointed resource ${item} is not in the agent's resources ${total}`,
+        });
+      }
+      total = total.subtract(base).add(Resources.of(item));
+    }
+  });
+  return total;
+}
+
 // --- validation --------------------------------------------------------------------------------------
 
 export interface ReserveValidationOptions {

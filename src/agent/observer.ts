@@ -5,6 +5,7 @@
  */
 import type { TaskStatus } from '../wire/gen/mesos/v1/mesos_pb.js';
 import type { ExecutorRecord, FrameworkRecord } from './agent.js';
+import type { StatusUpdate } from './status-updates.js';
 
 export interface AgentObserver {
   /**
@@ -13,6 +14,10 @@ export interface AgentObserver {
    * already in the task's stream (an executor re-sending it).
    */
   statusUpdate?(status: TaskStatus, facts: { stateChanged: boolean; duplicate: boolean }): void;
+  /** An update went to the master (first send or a retry). */
+  statusUpdateForwarded?(update: StatusUpdate): void;
+  /** The master relayed the acknowledgement of `update`, the head of its stream. */
+  statusUpdateAcknowledged?(update: StatusUpdate): void;
   /** An executor's process is gone, or never started (`pendingTermination` says why). */
   executorTerminated?(executor: ExecutorRecord): void;
   /** A terminated executor moved to its framework's completed executors: its run is over. */
@@ -24,6 +29,12 @@ export function observers(...all: AgentObserver[]): AgentObserver {
   return {
     statusUpdate: (status, facts) => {
       for (const o of all) o.statusUpdate?.(status, facts);
+    },
+    statusUpdateForwarded: (update) => {
+      for (const o of all) o.statusUpdateForwarded?.(update);
+    },
+    statusUpdateAcknowledged: (update) => {
+      for (const o of all) o.statusUpdateAcknowledged?.(update);
     },
     executorTerminated: (executor) => {
       for (const o of all) o.executorTerminated?.(executor);

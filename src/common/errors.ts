@@ -105,6 +105,14 @@ export const errorCatalogue = {
   // --- agent restart recovery ---
   AGENT_RECOVERY_FAILED: { status: 500, template: 'Agent recovery failed: {detail}' },
 
+  // --- master operator API ---
+  /** A resuming operator SUBSCRIBE whose missed events are gone (Strata extension, 410 Gone). */
+  OPERATOR_STREAM_RESYNC: {
+    status: 410,
+    template:
+      'Cannot resume the event stream after offset {offset}: {why}. SUBSCRIBE again without an offset to resync from a full snapshot',
+  },
+
   // --- catch-all for bugs: never thrown on purpose for bad input ---
   INTERNAL: { status: 500, template: 'internal error: {detail}' },
 } as const satisfies Record<string, { status: number; template: string }>;

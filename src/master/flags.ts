@@ -50,8 +50,16 @@ export const masterFlags = {
     default: 1000,
   }),
   max_operator_event_stream_subscribers: intOption({
-    help: 'operator event stream subscribers',
+    help: 'open operator event streams (SUBSCRIBE on /api/v1); beyond it the oldest is closed',
     default: 1000,
+    validate: (n) => (n < 1 ? 'must be at least 1' : undefined),
+  }),
+  operator_event_replay_capacity: intOption({
+    help:
+      'operator events kept for streams that resume after a dropped connection (Strata\n' +
+      'extension, docs/operator-api.md; 0 = none)',
+    default: 10_000,
+    validate: (n) => (n < 0 ? 'must not be negative' : undefined),
   }),
   weights: stringOption({
     help: 'role weights, e.g. eng=2,ops=1 (deprecated in Mesos; prefer UPDATE_WEIGHTS)',

@@ -58,6 +58,7 @@ import {
 import type { LinkConnection } from '../wire/link.js';
 import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } from '../wire/task-states.js';
 import { taskCheckProblem } from './check-validation.js';
+import { MasterEvents } from './events.js';
 import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
@@ -212,6 +213,10 @@ export class Master {
   readonly startTime: number;
   /** Resources in use and on offer per agent and framework, read by the endpoints and metrics. */
   readonly ledger = new ResourceLedger();
+  /** Typed notifications of task, agent and framework changes (events.ts): the operator stream. */
+  readonly events = new MasterEvents((err) => this.log.error({ err }, 'master event listener failed'));
+  /** Agents an operator marked gone (MARK_AGENT_GONE): never admitted again. */
+  readonly goneAgents = new Set<string>();
   private readonly agentsByPid = new Map<string, string>();
   /** Agents the registry admitted before this master started, not yet re-registered. */
   readonly recoveredAgents = new Map<string, AdmittedAgent>();
@@ -312,6 +317,7 @@ export class Master {
     }
     const now = this.clock.now();
     let framework = requestedId === '' ? undefined : this.frameworks.get(requestedId);
+    const known = framework !== undefined;
     if (framework) {
       if (framework.info.principal !== info.principal && !framework.recovered) {
         stream.fail("Changing framework's principal is not allowed.");
@@ -376,6 +382,7 @@ export class Master {
     framework.active = true;
     framework.stream = stream;
     const subscribed = framework;
+    this.events.emit({ kind: known ? 'framework-updated' : 'framework-added', framework: subscribed });
     this.log.info({ frameworkId: subscribed.id, name: info.name }, 'framework subscribed');
     stream.send(
       create(EventSchema, {
@@ -483,6 +490,7 @@ export class Master {
       if (oldest !== undefined) this.completedFrameworks.delete(oldest);
     }
     this.counters.frameworksRemoved++;
+    this.events.emit({ kind: 'framework-removed', framework });
   }
 
   /** Agents running something of the framework: work proportional to its tasks, not the cluster. */
@@ -557,6 +565,7 @@ export class Master {
         }),
       );
     }
+    this.events.emit({ kind: 'framework-updated', framework });
     return undefined;
   }
 
@@ -942,6 +951,7 @@ export class Master {
     }
     onAgent.add(taskId);
     this.countState(TaskState.TASK_STAGING);
+    this.events.emit({ kind: 'task-added', task });
     return record;
   }
 
@@ -1174,7 +1184,7 @@ export class Master {
   }
 
   /** Records a new state on a task (keeping the latest status per state, data dropped). */
-  private applyState(record: TaskRecord, status: TaskStatus): void {
+  private applyState(record: TaskRecord, status: TaskStatus, received: TaskStatus = status): void {
     const previous = record.task.state;
     record.task.state = status.state;
     const stored = { ...status, data: new Uint8Array() };
@@ -1182,6 +1192,7 @@ export class Master {
     if (index >= 0) record.task.statuses.splice(index, 1);
     record.task.statuses.push(stored);
     if (previous !== status.state) this.countState(status.state);
+    this.events.emit({ kind: 'task-updated', task: record.task, status: received, previousState: previous });
   }
 
   private countState(state: TaskState): void {
@@ -1203,7 +1214,7 @@ export class Master {
     const record = framework.tasks.get(taskId);
     if (record) {
       const latest = update.latestState ?? status.state;
-      this.applyState(record, { ...status, state: latest });
+      this.applyState(record, { ...status, state: latest }, status);
       if (status.uuid.length > 0) {
         record.task.statusUpdateState = status.state;
         record.task.statusUpdateUuid = status.uuid;
@@ -1422,6 +1433,7 @@ export class Master {
     );
     this.allocator.addAgent(id, { hostname: info.hostname, total }, new Map());
     this.startPinging(agent);
+    this.events.emit({ kind: 'agent-added', agent });
     return agent;
   }
 
@@ -1461,6 +1473,7 @@ export class Master {
     const info = reregister.agentInfo;
     const id = info?.id?.value ?? '';
     if (!info || id === '') return this.refuse(link, 'REREGISTER without agent_info.id');
+    if (this.goneAgents.has(id)) return this.refuse(link, 'Agent has been marked gone');
     let total: Resources;
     try {
       total = resourcesFromMessages(info.resources);
@@ -1557,6 +1570,7 @@ export class Master {
           registered.tasks.set(frameworkId, onAgent);
         }
         onAgent.add(taskId);
+        this.events.emit({ kind: 'task-added', task: record.task });
       }
       if (!record.released)
         used.set(frameworkId, (used.get(frameworkId) ?? Resources.EMPTY).add(record.resources));
@@ -1606,6 +1620,7 @@ export class Master {
     }
     if (!allocatorKnowsAgent) {
       this.allocator.addAgent(id, { hostname: info.hostname, total }, used);
+      this.events.emit({ kind: 'agent-added', agent: registered });
     } else {
       if (totalChanged) this.allocator.updateAgent(id, total);
       this.allocator.activateAgent(id);
@@ -1656,6 +1671,7 @@ export class Master {
     };
     this.frameworks.set(id, framework);
     this.allocator.addFramework(id, this.frameworkSpec(framework), new Map(), false);
+    this.events.emit({ kind: 'framework-added', framework });
   }
 
   private agentMessage(agent: AgentRecord, message: AgentToMaster): void {
@@ -1848,6 +1864,7 @@ export class Master {
       );
     }
     this.allocator.removeAgent(agent.id);
+    this.events.emit({ kind: 'agent-removed', agentId: agent.id });
   }
 
   /**
@@ -1855,7 +1872,14 @@ export class Master {
    * TASK_GONE (TASK_LOST for frameworks that are not partition-aware), REASON_AGENT_REMOVED,
    * every framework hears FAILURE, and the registry forgets the agent.
    */
-  private removeAgent(agent: AgentRecord, reason: string): void {
+  private removeAgent(
+    agent: AgentRecord,
+    reason: string,
+    gone: { state: TaskState; reason: TaskStatus_Reason } = {
+      state: TaskState.TASK_GONE,
+      reason: TaskStatus_Reason.AGENT_REMOVED,
+    },
+  ): void {
     this.log.warn({ agentId: agent.id, reason }, 'removing agent');
     agent.pinger?.cancel();
     agent.pinger = undefined;
@@ -1871,8 +1895,8 @@ export class Master {
         if (!isTerminalState(record.task.state)) {
           const status = this.masterStatus(
             record.task,
-            TaskState.TASK_GONE,
-            TaskStatus_Reason.AGENT_REMOVED,
+            gone.state,
+            gone.reason,
             `Agent ${agent.info.hostname} removed: ${reason}`,
           );
           this.applyState(record, status);
@@ -1897,9 +1921,47 @@ export class Master {
     this.allocator.removeAgent(agent.id);
     // No longer 'registered': a late close of its old link must not treat it as disconnected.
     agent.state = 'unreachable';
+    this.events.emit({ kind: 'agent-removed', agentId: agent.id });
     this.persist({ type: 'remove-agent', agentId: agent.id });
     this.agents.delete(agent.id);
     if (this.agentsByPid.get(agent.pid) === agent.id) this.agentsByPid.delete(agent.pid);
+  }
+
+  /**
+   * MARK_AGENT_GONE (reference section 4.1, case O25): the agent is told to shut down and is never
+   * admitted again; its tasks become TASK_GONE_BY_OPERATOR (TASK_LOST for frameworks that are not
+   * partition-aware) with REASON_AGENT_REMOVED_BY_OPERATOR. Marking a gone agent again is fine.
+   * Gone agents are remembered in memory only (a restarted master forgets them).
+   */
+  markAgentGone(agentId: string): 'marked' | 'already-gone' | 'unknown' {
+    if (this.goneAgents.has(agentId)) return 'already-gone';
+    const agent = this.agents.get(agentId);
+    if (!agent && !this.recoveredAgents.has(agentId)) return 'unknown';
+    this.goneAgents.add(agentId);
+    this.recoveredAgents.delete(agentId);
+    this.log.warn({ agentId }, 'agent marked gone by operator');
+    if (!agent) {
+      this.persist({ type: 'remove-agent', agentId });
+      return 'marked';
+    }
+    const link = agent.link;
+    link?.send(
+      create(MasterToAgentSchema, {
+        type: MasterToAgent_Type.SHUTDOWN_AGENT,
+        shutdownAgent: { message: 'Agent has been marked gone' },
+      }),
+    );
+    if (agent.state === 'registered') {
+      this.removeAgent(agent, 'marked gone by operator', {
+        state: TaskState.TASK_GONE_BY_OPERATOR,
+        reason: TaskStatus_Reason.AGENT_REMOVED_BY_OPERATOR,
+      });
+    } else {
+      this.persist({ type: 'remove-agent', agentId });
+      this.removeAgentCompletely(agent);
+    }
+    link?.close('agent marked gone');
+    return 'marked';
   }
 
   private removeAgentCompletely(agent: AgentRecord): void {

@@ -176,8 +176,7 @@ export async function metricsSnapshot(
   }
   for (const [type, name] of AGENT_MESSAGES)
     metrics[`master/messages_${name}`] = counters.agentMessagesByType.get(type) ?? 0;
-  // Strata has no operator event stream yet, so nobody can be subscribed to one.
-  metrics['master/operator_event_stream_subscribers'] = 0;
+  metrics['master/operator_event_stream_subscribers'] = master.events.operatorSubscribers;
 
   const load = loadavg();
   metrics['system/cpus_total'] = cpus().length;

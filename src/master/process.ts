@@ -24,6 +24,7 @@ import { type MasterFlags, masterFlags } from './flags.js';
 import { Master } from './master.js';
 import { operatorApiHandler } from './operator-api.js';
 import { masterOperatorCalls } from './operator-calls.js';
+import { OperatorEventHub } from './operator-events.js';
 import { LocalStoreRegistry } from './registry/local-store.js';
 import { schedulerApiHandler } from './scheduler-api.js';
 
@@ -121,12 +122,19 @@ export async function startMaster(
   // The master logs to stderr only, so no log file is attached: every LIST_FILES path is a 404.
   const logLevel = new LogLevelControl(log, flags.logging_level, clock);
   const files = new Files();
+  const operatorEvents = new OperatorEventHub(master, {
+    maxSubscribers: flags.max_operator_event_stream_subscribers,
+    replayCapacity: flags.operator_event_replay_capacity,
+    heartbeatIntervalMs: flags.heartbeat_interval,
+    clock,
+  });
   const operatorCalls = masterOperatorCalls({
     master,
     flags: renderFlags(masterFlags, flags),
     clock,
     logLevel,
     files,
+    events: operatorEvents,
   });
   http.route('master', '/api/v1', operatorApiHandler([operatorCalls]));
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
@@ -143,6 +151,7 @@ export async function startMaster(
     closing ??= (async () => {
       allocation.cancel();
       logLevel.close();
+      operatorEvents.close();
       master.close();
       await http.close();
       await registry.close();

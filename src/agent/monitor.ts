@@ -135,7 +135,8 @@ function getconf(name: string, fallback: number): number {
 }
 
 let systemConstants: { ticksPerSecond: number; pageSize: number } | undefined;
-function constants(): { ticksPerSecond: number; pageSize: number } {
+/** Clock ticks per second and the page size, asked once. */
+export function procConstants(): { ticksPerSecond: number; pageSize: number } {
   systemConstants ??= { ticksPerSecond: getconf('CLK_TCK', 100), pageSize: getconf('PAGESIZE', 4096) };
   return systemConstants;
 }
@@ -198,7 +199,7 @@ export async function executorUsages(agent: Agent, clock: Clock): Promise<Execut
   if (live.length === 0) return [];
   const table = await readProcessTable();
   const leaders = await sessionLeaderDirectories(table);
-  const { ticksPerSecond, pageSize } = constants();
+  const { ticksPerSecond, pageSize } = procConstants();
   const out: ExecutorUsage[] = [];
   for (const executor of live) {
     const pid = executor.process!.pid;

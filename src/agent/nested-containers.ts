@@ -29,6 +29,13 @@ import {
 } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { containerIdText } from './agent-calls.js';
 import { DEFAULT_PATH, executorProgram } from './executor-launch.js';
+import {
+  type AttachedLaunchSpec,
+  type AttachedProcess,
+  type ContainerIO,
+  DEFAULT_TTY_SIZE,
+  spawnAttached,
+} from './io-switchboard.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
 import type { ProcessIdentity } from './recovered-process.js';
 
@@ -46,6 +53,8 @@ export interface RootContainer {
 
 export interface NestedContainerDeps {
   launch(spec: LaunchSpec): Promise<ExecutorProcess>;
+  /** Starts a container whose stdio the IO switchboard holds (default: `spawnAttached`). */
+  launchAttached?(spec: AttachedLaunchSpec): Promise<AttachedProcess>;
   log: Logger;
   /** The executor container with this id while its process lives, else undefined. */
   root(containerId: string): RootContainer | undefined;
@@ -73,6 +82,30 @@ export function containerChain(id: ContainerID): string[] {
 
 export type LaunchOutcome = 'launched' | 'already-launched';
 
+/** How a container is launched beyond its command and ContainerInfo. */
+export interface NestedLaunchOptions {
+  /**
+   * A LAUNCH_NESTED_CONTAINER_SESSION container (Mesos' DEBUG class): its stdio goes to the IO
+   * switchboard, it works in its parent's sandbox, and its environment is `inheritedEnvironment`
+   * (the parent's) under the command's own variables.
+   */
+  session?: boolean;
+  inheritedEnvironment?: Record<string, string>;
+}
+
+/** A nested container whose process runs (GET_CONTAINERS). */
+export interface RunningNestedContainer {
+  id: ContainerID;
+  pid: number;
+  directory: string;
+}
+
+/** What ATTACH_CONTAINER_INPUT/OUTPUT find for a container id. */
+export type AttachTarget =
+  | { kind: 'attachable'; io: ContainerIO }
+  | { kind: 'unknown' }
+  | { kind: 'no-switchboard' };
+
 /** A launch the containerizer refused or could not carry out; the text is the 400 body. */
 export class ContainerLaunchError extends Error {}
 
@@ -88,6 +121,8 @@ interface NestedContainer {
   directory: string;
   phase: NestedPhase;
   process: ExecutorProcess | undefined;
+  /** Set for containers whose stdio the IO switchboard holds (sessions, TTYs). */
+  io?: ContainerIO;
   termination: ContainerTermination | undefined;
   terminated: Promise<ContainerTermination>;
   settle: (termination: ContainerTermination) => void;
@@ -119,6 +154,30 @@ export function nestedEnvironment(sandbox: string, command: CommandInfo): Record
   return env;
 }
 
+/**
+ * A session's environment: the parent's (as its process was started; Mesos' DEBUG containers
+ * inherit the parent's launch environment), else the nested default, then the command's own
+ * variables on top.
+ */
+export function sessionEnvironment(
+  inherited: Record<string, string> | undefined,
+  parentSandbox: string,
+  command: CommandInfo,
+): Record<string, string> {
+  if (!inherited) return nestedEnvironment(parentSandbox, command);
+  // The command's variables (nestedEnvironment without its defaults) win over the parent's.
+  const own = nestedEnvironment(parentSandbox, command);
+  const env: Record<string, string> = { ...inherited };
+  for (const [name, value] of Object.entries(own)) {
+    const isDefault =
+      (name === 'MESOS_SANDBOX' || name === 'PATH') &&
+      !(command.environment?.variables ?? []).some((variable) => variable.name === name);
+    if (isDefault && env[name] !== undefined) continue;
+    env[name] = value;
+  }
+  return env;
+}
+
 export class NestedContainers {
   private readonly containers = new Map<string, NestedContainer>();
 
@@ -143,6 +202,7 @@ export class NestedContainers {
     id: ContainerID,
     command: CommandInfo | undefined,
     container: ContainerInfo | undefined,
+    options: NestedLaunchOptions = {},
   ): Promise<LaunchOutcome> {
     const key = containerIdText(id);
     const existing = this.containers.get(key);
@@ -200,11 +260,29 @@ export class NestedContainers {
     let child: ExecutorProcess;
     try {
       mkdirSync(directory, { recursive: true, mode: 0o755 });
-      child = await this.deps.launch({
-        program: executorProgram(command),
-        sandbox: directory,
-        env: nestedEnvironment(directory, command),
-      });
+      if (options.session || container?.ttyInfo) {
+        // The IO switchboard holds its stdio; a session works in its parent's sandbox with the
+        // parent's environment (Mesos' DEBUG class), under the command's own variables.
+        const size = container?.ttyInfo?.windowSize;
+        const attached = await (this.deps.launchAttached ?? spawnAttached)({
+          program: executorProgram(command),
+          cwd: options.session ? parentDirectory : directory,
+          env: options.session
+            ? sessionEnvironment(options.inheritedEnvironment, parentDirectory, command)
+            : nestedEnvironment(directory, command),
+          ...(container?.ttyInfo
+            ? { tty: size ? { rows: size.rows, columns: size.columns } : DEFAULT_TTY_SIZE }
+            : {}),
+        });
+        record.io = attached.io;
+        child = attached.process;
+      } else {
+        child = await this.deps.launch({
+          program: executorProgram(command),
+          sandbox: directory,
+          env: nestedEnvironment(directory, command),
+        });
+      }
     } catch (err) {
       const message = `Failed to launch container ${key}: ${(err as Error).message}`;
       log.warn({ err: (err as Error).message }, 'nested container launch failed');
@@ -283,6 +361,35 @@ export class NestedContainers {
       }
     };
     walk(create(ContainerIDSchema, { value: rootKey }), rootDirectory, recorded);
+  }
+
+  /** Nested containers whose process runs now, for GET_CONTAINERS. */
+  running(): RunningNestedContainer[] {
+    const out: RunningNestedContainer[] = [];
+    for (const container of this.containers.values()) {
+      if (container.phase === 'terminated' || !container.process || container.process.hasExited) continue;
+      out.push({ id: container.id, pid: container.process.pid, directory: container.directory });
+    }
+    return out;
+  }
+
+  /** The pid of a nested container's process while it runs. */
+  pidOf(id: ContainerID): number | undefined {
+    const container = this.containers.get(containerIdText(id));
+    if (!container || container.phase === 'terminated') return undefined;
+    return container.process?.pid;
+  }
+
+  /**
+   * ATTACH_CONTAINER_INPUT/OUTPUT: the switchboard of a running nested container. Unknown (or
+   * ended: Mesos' switchboard server is gone with the container) and containers whose stdio
+   * goes to sandbox files are told apart.
+   */
+  attachTarget(id: ContainerID): AttachTarget {
+    const container = this.containers.get(containerIdText(id));
+    if (!container || container.phase === 'terminated') return { kind: 'unknown' };
+    if (!container.io) return { kind: 'no-switchboard' };
+    return { kind: 'attachable', io: container.io };
   }
 
   /** The termination of `id` once it has ended; undefined when no such container is known. */

@@ -255,9 +255,9 @@ describe('agent operator API (/slave(1)/api/v1) and nested containers', () => {
       const unknown = await post('{"type":"UNKNOWN"}', { 'Content-Type': JSON_TYPE });
       assert.equal(unknown.status, 501);
       assert.equal(unknown.text, '');
-      const state = await post('{"type":"GET_STATE"}', { 'Content-Type': JSON_TYPE });
-      assert.equal(state.status, 501);
-      assert.equal(state.text, 'Call type GET_STATE is not supported by this agent yet');
+      const operations = await post('{"type":"GET_OPERATIONS"}', { 'Content-Type': JSON_TYPE });
+      assert.equal(operations.status, 501);
+      assert.equal(operations.text, 'Call type GET_OPERATIONS is not supported by this agent yet');
     });
   });
 

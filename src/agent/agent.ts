@@ -1049,6 +1049,7 @@ export class Agent {
   }
 
   private forwardUpdate(update: StatusUpdate, latestState: TaskState): void {
+    this.deps.observer?.statusUpdateForwarded?.(update);
     const entry = this.findTask(update.frameworkId, update.status.taskId?.value ?? '');
     if (entry) {
       entry.task.statusUpdateState = update.status.state;
@@ -1076,6 +1077,7 @@ export class Agent {
       );
       return;
     }
+    this.deps.observer?.statusUpdateAcknowledged?.(result.update);
     const framework = this.frameworks.get(frameworkId);
     const executor = framework ? this.findExecutorOfTask(framework, taskId) : undefined;
     const entry = executor?.tasks.get(taskId);

@@ -2,12 +2,17 @@
  * `/metrics/snapshot` on the agent and GET_METRICS (reference sections 5.3 and 4.3): the flat
  * `{"<key>": number}` object with Mesos' `slave/*` names. Gauges are read off the Agent's records
  * at snapshot time; counters (terminal task states, terminated executors, status updates, launch
- * errors) are kept here, fed by the AgentObserver hook and the executor API.
+ * errors) are kept here, fed by the AgentObserver hook and the executor API; so is the timer
+ * `slave/status_update_round_trip_ms`. `/metrics` (Prometheus) is derived from this same snapshot
+ * (src/metrics/exporter.ts).
  */
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import type { Clock } from '../common/clock.js';
 import { jsonResponse } from '../http/responses.js';
 import type { HttpServer } from '../http/server.js';
+import { registerPrometheusEndpoint } from '../metrics/endpoint.js';
+import { PrometheusExporter } from '../metrics/exporter.js';
+import { LATENCY_BUCKETS, Timer } from '../metrics/timer.js';
 import type { Resources } from '../resources/index.js';
 import { Scalar } from '../resources/scalar.js';
 import { TaskState, type TaskStatus, TaskStatus_Reason } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -15,6 +20,7 @@ import { formatDouble } from '../wire/json-text.js';
 import type { Agent, ExecutorRecord } from './agent.js';
 import { allocatedResources } from './endpoints.js';
 import type { AgentObserver } from './observer.js';
+import type { StatusUpdate } from './status-updates.js';
 
 /** Gauges: tasks currently in the state. */
 const CURRENT_STATES: ReadonlyArray<[TaskState, string]> = [
@@ -37,6 +43,9 @@ const TERMINAL_STATES: ReadonlyArray<[TaskState, string]> = [
 /** The resources with `slave/<name>_total|_used|_percent` and `_revocable_` variants. */
 const QUANTITIES = ['cpus', 'mem', 'disk', 'gpus'] as const;
 
+/** Updates whose first forward time is kept, at most (the oldest go first; they are acked or lost). */
+const MAX_UPDATES_IN_FLIGHT = 10_000;
+
 export class AgentCounters implements AgentObserver {
   /** How many tasks reached each state (only the terminal ones are reported). */
   readonly tasksReached = new Map<TaskState, number>();
@@ -44,6 +53,36 @@ export class AgentCounters implements AgentObserver {
   invalidStatusUpdates = 0;
   executorsTerminated = 0;
   containerLaunchErrors = 0;
+  /** From the first forward of a status update to the master's acknowledgement of it (Strata). */
+  readonly statusUpdateRoundTrip = new Timer({
+    key: 'slave/status_update_round_trip_ms',
+    help: 'Time from the agent first forwarding a status update to the acknowledgement the master relays for it',
+    buckets: LATENCY_BUCKETS,
+  });
+  /** uuid (hex) → stopwatch time of the first forward, for updates not yet acknowledged. */
+  private readonly inFlight = new Map<string, number>();
+
+  get timers(): readonly Timer[] {
+    return [this.statusUpdateRoundTrip];
+  }
+
+  statusUpdateForwarded(update: StatusUpdate): void {
+    const key = Buffer.from(update.status.uuid).toString('hex');
+    if (this.inFlight.has(key)) return;
+    if (this.inFlight.size >= MAX_UPDATES_IN_FLIGHT) {
+      const oldest = this.inFlight.keys().next();
+      if (!oldest.done) this.inFlight.delete(oldest.value);
+    }
+    this.inFlight.set(key, this.statusUpdateRoundTrip.now());
+  }
+
+  statusUpdateAcknowledged(update: StatusUpdate): void {
+    const key = Buffer.from(update.status.uuid).toString('hex');
+    const start = this.inFlight.get(key);
+    if (start === undefined) return;
+    this.inFlight.delete(key);
+    this.statusUpdateRoundTrip.observeSince(start);
+  }
 
   statusUpdate(status: TaskStatus, facts: { stateChanged: boolean; duplicate: boolean }): void {
     if (!facts.duplicate) this.validStatusUpdates++;
@@ -146,6 +185,7 @@ export function metricsSnapshot(context: MetricsContext): Record<string, number>
   m['system/load_15min'] = load[2] ?? 0;
   m['system/mem_total_bytes'] = totalmem();
   m['system/mem_free_bytes'] = freemem();
+  counters.statusUpdateRoundTrip.snapshotInto(m);
   return m;
 }
 
@@ -155,7 +195,15 @@ export function metricsText(metrics: Record<string, number>): string {
   return `{${keys.map((key) => `${JSON.stringify(key)}:${formatDouble(metrics[key]!)}`).join(',')}}`;
 }
 
-/** `/metrics/snapshot` (the libprocess `metrics` process; `?timeout=` is accepted and has nothing to wait for). */
-export function registerMetricsEndpoint(http: HttpServer, snapshot: () => Record<string, number>): void {
+/**
+ * `/metrics/snapshot` (the libprocess `metrics` process; `?timeout=` is accepted and has nothing to
+ * wait for) and `/metrics`, the same snapshot in the Prometheus text format with `timers` as histograms.
+ */
+export function registerMetricsEndpoint(
+  http: HttpServer,
+  snapshot: () => Record<string, number>,
+  timers: readonly Timer[] = [],
+): void {
   http.route('metrics', '/snapshot', (request) => jsonResponse(request.query, metricsText(snapshot())));
+  registerPrometheusEndpoint(http, new PrometheusExporter({ snapshot, timers }));
 }

@@ -312,7 +312,7 @@ export async function startAgent(
       registered: () => registered,
       executorDirectoryMaxAllowedAgeMs: () => gc.maxAllowedAgeMs,
     });
-  registerMetricsEndpoint(http, snapshot);
+  registerMetricsEndpoint(http, snapshot, counters.timers);
   registerMonitorEndpoint(http, agent, clock);
   http.route(
     'slave(1)',

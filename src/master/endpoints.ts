@@ -2,8 +2,9 @@
  * The master's legacy HTTP endpoints that tools scrape (reference mesos-v1-api.md sections 1.2 and
  * 5.3): `/state` (and `/state.json`), `/state-summary`, `/frameworks`, `/slaves`, `/tasks` (and
  * `/tasks.json`), `/roles` (and `/roles.json`), `/flags`, `/health`, `/version`, `/redirect`,
- * `/teardown` and `/metrics/snapshot`. Every JSON answer honours `?jsonp=`. The HTTP layer serves
- * each with and without the `/master` prefix (unknown first segments are delegated to `master`).
+ * `/teardown`, `/metrics/snapshot` and `/metrics` (Prometheus text). Every JSON answer honours
+ * `?jsonp=`. The HTTP layer serves each with and without the `/master` prefix (unknown first
+ * segments are delegated to `master`).
  *
  * Documents are built from the Master's records on each request and nothing is cached between
  * requests, apart from text that depends only on immutable values (see legacy-json.ts). Large
@@ -19,6 +20,8 @@ import { versionInfo } from '../common/version.js';
 import { requireMethod } from '../http/media.js';
 import { type BodyResponse, jsonResponse, leaderLocation, temporaryRedirect } from '../http/responses.js';
 import type { Handler, HttpRequest, HttpServer } from '../http/server.js';
+import { registerPrometheusEndpoint } from '../metrics/endpoint.js';
+import { PrometheusExporter } from '../metrics/exporter.js';
 import type { Resources } from '../resources/resources.js';
 import { Scalar } from '../resources/scalar.js';
 import { type Task, TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -536,4 +539,7 @@ export function registerLegacyEndpoints(http: HttpServer, master: Master, contex
       fail('HTTP_BAD_REQUEST', { detail: `Invalid timeout '${timeout}'` });
     return jsonResponse(req.query, await metricsText(master, context.clock));
   });
+  // `/metrics` (Prometheus): the same snapshot, the timers as histograms (src/metrics).
+  const snapshot = () => metricsSnapshot(master, context.clock);
+  registerPrometheusEndpoint(http, new PrometheusExporter({ snapshot, timers: master.timers.all }));
 }

@@ -63,6 +63,7 @@ import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { invalidRoleReason } from './roles.js';
 import type { SchedulerStream } from './scheduler-stream.js';
+import { MasterTimers } from './timers.js';
 
 export type AgentLink = LinkConnection<typeof AgentToMasterSchema, typeof MasterToAgentSchema>;
 
@@ -82,6 +83,8 @@ export interface TaskRecord {
   resources: Resources;
   /** Set once the resources went back to the allocator (terminal state seen). */
   released: boolean;
+  /** Stopwatch time the pending status update was first forwarded (timers.ts). */
+  updateSentAt?: number | undefined;
 }
 
 export interface ExecutorRecord {
@@ -143,6 +146,8 @@ export interface OfferRecord {
   readonly role: string;
   readonly resources: Resources;
   timer: TimerHandle | undefined;
+  /** Stopwatch time the offer was sent (timers.ts). */
+  readonly sentAt?: number;
 }
 
 export interface MasterCounters {
@@ -217,6 +222,8 @@ export class Master {
   readonly events = new MasterEvents((err) => this.log.error({ err }, 'master event listener failed'));
   /** Agents an operator marked gone (MARK_AGENT_GONE): never admitted again. */
   readonly goneAgents = new Set<string>();
+  /** Allocation cycle, offer-to-launch and status-update round-trip timers (metrics). */
+  readonly timers = new MasterTimers();
   private readonly agentsByPid = new Map<string, string>();
   /** Agents the registry admitted before this master started, not yet re-registered. */
   readonly recoveredAgents = new Map<string, AdmittedAgent>();
@@ -621,6 +628,8 @@ export class Master {
       this.ledger.unoffer(framework.id, agent.id, offer.resources);
     }
     this.counters.offersAccepted += offers.length;
+    const launches = accept.operations.some((o) => this.tasksOf(o).length > 0);
+    this.timers.offersAccepted(offers, launches);
     for (const operation of accept.operations) {
       available = this.applyOperation(framework, agent, first.role, operation, available);
     }
@@ -1046,6 +1055,7 @@ export class Master {
     if (pending.length === UUID_BYTES && Buffer.from(pending).equals(Buffer.from(uuid))) {
       const acknowledgedState = record.task.statusUpdateState;
       record.task.statusUpdateUuid = new Uint8Array();
+      this.timers.updateAcknowledged(record);
       if (acknowledgedState !== undefined && isTerminalState(acknowledgedState)) {
         this.releaseTask(framework, record);
         framework.tasks.delete(taskId);
@@ -1216,6 +1226,7 @@ export class Master {
       const latest = update.latestState ?? status.state;
       this.applyState(record, { ...status, state: latest }, status);
       if (status.uuid.length > 0) {
+        this.timers.updateForwarded(record, status.uuid);
         record.task.statusUpdateState = status.state;
         record.task.statusUpdateUuid = status.uuid;
       }
@@ -1280,6 +1291,7 @@ export class Master {
 
   /** One allocation cycle: turns the allocator's decisions into OFFERS events. */
   allocate(): void {
+    const started = this.timers.allocationRun.now();
     const allocations = this.allocator.allocate(this.clock.now());
     const byFramework = new Map<string, Offer[]>();
     for (const allocation of allocations) {
@@ -1297,6 +1309,7 @@ export class Master {
       this.counters.offersSent += offers.length;
       this.send(framework, create(EventSchema, { type: Event_Type.OFFERS, offers: { offers } }));
     }
+    this.timers.allocationRun.observeSince(started);
   }
 
   private makeOffer(allocation: Allocation): Offer | undefined {
@@ -1314,6 +1327,7 @@ export class Master {
       role: allocation.role,
       resources: allocation.resources,
       timer: undefined,
+      sentAt: this.timers.now(),
     };
     this.offers.set(id, record);
     framework.offers.add(id);

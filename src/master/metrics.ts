@@ -1,7 +1,9 @@
 /**
  * `/metrics/snapshot` for the master: the flat `{"<key>": number}` object of reference section
  * 5.3, with the Mesos key names tools poll. Only what the master can honestly compute is listed:
- * there is no libprocess event queue, allocator or registrar metric family here.
+ * there is no libprocess event queue or registrar metric family here; of the allocator's, only
+ * `allocator/mesos/allocation_run_ms` (a timer) and `allocation_runs`. `/metrics` (Prometheus) is
+ * derived from this same snapshot (src/metrics/exporter.ts).
  *
  * Cost: one pass over agents (scalar sums, no resource arithmetic) and one paced pass over active
  * tasks (reading each task's state); used resources come from the master's ledger.
@@ -185,5 +187,7 @@ export async function metricsSnapshot(
   metrics['system/load_15min'] = load[2] ?? 0;
   metrics['system/mem_total_bytes'] = totalmem();
   metrics['system/mem_free_bytes'] = freemem();
+  // Timers (allocation cycle, offer to launch, status-update round trip): timers.ts.
+  master.timers.snapshotInto(metrics);
   return metrics;
 }

@@ -19,6 +19,8 @@
  *    is faster even though it also gathers the data).
  *  - `state_summary`, `tasks` (default page of 100), `metrics_snapshot`: per-call time (and for
  *    metrics the longest slice of its paced walk over tasks).
+ *  - `metrics_prometheus`: one `/metrics` scrape (snapshot, mapping, prom-client rendering) and
+ *    its size.
  *
  * Options: --agents=N (default 5000), --tasks-per-agent=N (default 10), --frameworks=N (default 10),
  * --repeat=N (state renders to average, default 5).
@@ -43,8 +45,10 @@ import {
 import { type MasterFlags, masterFlags } from '../src/master/flags.js';
 import { JsonTextSink, Pacer } from '../src/master/legacy-json.js';
 import { type AgentLink, Master } from '../src/master/master.js';
+import { metricsSnapshot } from '../src/master/metrics.js';
 import { emptyRegistryState, type Registry } from '../src/master/registry/registry.js';
 import { SchedulerStream } from '../src/master/scheduler-stream.js';
+import { PrometheusExporter } from '../src/metrics/exporter.js';
 import { parseResources } from '../src/resources/flags.js';
 import { resourcesToMessages } from '../src/resources/messages.js';
 import {
@@ -345,6 +349,23 @@ async function main(): Promise<void> {
   for (let i = 0; i < 10; i++) metricsMs += (await timed(() => metricsText(master, clock, pacer))).ms;
   report(BENCH, 'metrics_snapshot', 'per_call_ms', metricsMs / 10, 'ms');
   report(BENCH, 'metrics_snapshot', 'longest_slice_ms', pacer.longestSliceMs, 'ms');
+
+  // `/metrics` (Prometheus): the same snapshot, mapped and rendered by prom-client, process
+  // metrics included; the first scrape (which creates the series) is left out.
+  const exporter = new PrometheusExporter({
+    snapshot: () => metricsSnapshot(master, clock),
+    timers: master.timers.all,
+  });
+  await exporter.render();
+  let prometheusMs = 0;
+  let prometheusBytes = 0;
+  for (let i = 0; i < 10; i++) {
+    const scrape = await timed(() => exporter.render());
+    prometheusMs += scrape.ms;
+    prometheusBytes = scrape.value.length;
+  }
+  report(BENCH, 'metrics_prometheus', 'per_call_ms', prometheusMs / 10, 'ms');
+  report(BENCH, 'metrics_prometheus', 'bytes', prometheusBytes, 'bytes');
 }
 
 await main();

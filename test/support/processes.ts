@@ -3,7 +3,7 @@
  * their logs kept for failure messages, and always killed when the test ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,18 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Executors outlive their agent by design: kills every process whose cwd is under `directory`. */
+export function killProcessesUnder(directory: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/cwd`).startsWith(directory)) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone already, or not ours to see
+    }
+  }
 }
 
 export function tempDir(prefix: string): string {

@@ -23,8 +23,10 @@ import type { MessageMediaType } from '../http/media.js';
 import type { RecordStream } from '../http/responses.js';
 import {
   type AttributeItem,
+  applyCheckpointed,
   attributesToMessages,
-  type Resources,
+  Resources,
+  resourcesFromMessages,
   resourcesToMessages,
 } from '../resources/index.js';
 import { codec } from '../wire/codec.js';
@@ -48,6 +50,7 @@ import {
   type FrameworkInfo,
   FrameworkInfoSchema,
   type KillPolicy,
+  type Resource,
   type Task,
   type TaskInfo,
   TaskInfoSchema,
@@ -101,6 +104,7 @@ import {
   taskStateName,
   uuidText,
 } from './task-states.js';
+import { linkVolumesIntoSandbox, syncVolumeDirectories } from './volumes.js';
 
 /** Bounds on history kept for `/state` (Mesos' defaults). */
 export const MAX_COMPLETED_FRAMEWORKS = 50;
@@ -231,6 +235,10 @@ export class Agent {
   readonly frameworks = new Map<string, FrameworkRecord>();
   readonly completedFrameworks: FrameworkRecord[] = [];
   readonly startTimeMs: number;
+  /** Dynamic reservations and persistent volumes (unallocated), as the master last sent them. */
+  private checkpointed: Resources = Resources.EMPTY;
+  /** `--resources` with `checkpointed` applied: what the agent reports and offers. */
+  private total: Resources | undefined;
   private id: string | undefined;
   private stopping = false;
   private recovering = false;
@@ -292,6 +300,53 @@ export class Agent {
     return `slave(1)@${this.config.ip}:${this.config.port}`;
   }
 
+  // ------------------------------------------------------------------ reservations and volumes
+
+  get checkpointedResources(): Resources {
+    return this.checkpointed;
+  }
+
+  /** Everything this agent has: `--resources` with reservations and persistent volumes applied. */
+  get totalResources(): Resources {
+    return this.total ?? this.config.resources;
+  }
+
+  /**
+   * At start: the reservations and volumes checkpointed by an earlier run. Throws when they no longer
+   * fit `--resources` (Mesos refuses to start then too: the operator must fix the flag or the file).
+   */
+  restoreCheckpointedResources(messages: readonly Resource[]): void {
+    const checkpointed = resourcesFromMessages(messages).unallocate();
+    this.total = applyCheckpointed(this.config.resources, checkpointed);
+    this.checkpointed = checkpointed;
+  }
+
+  /**
+   * CHECKPOINT_RESOURCES: the master's whole set after an operation. Written to disk first, then
+   * volume directories follow (new ones made, destroyed ones deleted).
+   */
+  private checkpointResources(messages: readonly Resource[]): void {
+    let next: Resources;
+    let total: Resources;
+    try {
+      next = resourcesFromMessages(messages).unallocate();
+      total = applyCheckpointed(this.config.resources, next);
+    } catch (err) {
+      this.deps.log.error(
+        { err: (err as Error).message },
+        'ignoring checkpointed resources that do not fit this agent',
+      );
+      return;
+    }
+    this.persist('checkpointed resources', (cp) => cp.writeResources(resourcesToMessages(next)));
+    for (const problem of syncVolumeDirectories(this.config.workDir, this.checkpointed, next)) {
+      this.deps.log.error({ problem }, 'persistent volume directory');
+    }
+    this.deps.log.info({ checkpointed: next.toString() }, 'checkpointed resources updated');
+    this.checkpointed = next;
+    this.total = total;
+  }
+
   // ------------------------------------------------------------------ registration
 
   agentInfo(): AgentInfo {
@@ -316,7 +371,7 @@ export class Agent {
       version: STRATA_VERSION,
       pid: this.pid,
       address: { hostname: this.config.hostname, ip: this.config.ip, port: this.config.port },
-      checkpointedResources: [],
+      checkpointedResources: resourcesToMessages(this.checkpointed),
     };
     if (this.id === undefined) {
       return create(AgentToMasterSchema, { type: AgentToMaster_Type.REGISTER, register: common });
@@ -401,6 +456,9 @@ export class Agent {
         this.shutdownExecutor(executor, 'the master asked');
         return;
       }
+      case MasterToAgent_Type.CHECKPOINT_RESOURCES:
+        this.checkpointResources(message.checkpointResources?.resources ?? []);
+        return;
       case MasterToAgent_Type.ACKNOWLEDGE: {
         const ack = message.acknowledge;
         if (ack) this.acknowledged(ack.frameworkId?.value ?? '', ack.taskId?.value ?? '', ack.uuid);
@@ -757,16 +815,33 @@ export class Agent {
     executor.everLaunched = true;
     const group = entry.group;
     if (!group) {
+      this.linkVolumes(executor, [entry]);
       entry.phase = 'launched';
       this.sendEvent(executor, { type: Event_Type.LAUNCH, launch: { task: entry.info } });
       return;
     }
     const members = this.queuedMembers(executor, group);
+    this.linkVolumes(executor, members);
     for (const member of members) member.phase = 'launched';
     this.sendEvent(executor, {
       type: Event_Type.LAUNCH_GROUP,
       launchGroup: { taskGroup: { tasks: members.map((m) => m.info) } },
     });
+  }
+
+  /** Persistent volumes the tasks use appear in the executor's sandbox at their container paths. */
+  private linkVolumes(executor: ExecutorRecord, entries: readonly TaskEntry[]): void {
+    for (const entry of entries) {
+      let resources: Resources;
+      try {
+        resources = resourcesFromMessages(entry.info.resources, { invalid: 'skip' });
+      } catch {
+        continue;
+      }
+      for (const problem of linkVolumesIntoSandbox(this.config.workDir, executor.directory, resources)) {
+        this.deps.log.error({ taskId: entry.info.taskId?.value, problem }, 'persistent volume not linked');
+      }
+    }
   }
 
   private queuedMembers(executor: ExecutorRecord, group: TaskGroup): TaskEntry[] {

@@ -198,7 +198,7 @@ export function stateJson(
 ): JsonObject {
   const version = versionInfo();
   const agentId = agent.agentId ?? '';
-  const total = agent.config.resources;
+  const total = agent.totalResources;
   const reserved: JsonObject = {};
   const reservedFull: JsonObject = {};
   for (const [role, resources] of total.reservations()) {

@@ -163,7 +163,7 @@ export function metricsSnapshot(context: MetricsContext): Record<string, number>
   m['slave/container_launch_errors'] = counters.containerLaunchErrors;
   m['slave/executor_directory_max_allowed_age_secs'] = context.executorDirectoryMaxAllowedAgeMs() / 1000;
 
-  const total = sums(agent.config.resources);
+  const total = sums(agent.totalResources);
   const used = sums(allocatedResources(agent));
   for (const name of QUANTITIES) {
     for (const [infix, totals, useds] of [

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { clearField, create, equals } from '@bufbuild/protobuf';
 import { type Clock, systemClock } from '../common/clock.js';
 import { fail, StrataError } from '../common/errors.js';
-import { createLogger, type Logger } from '../common/log.js';
+import { createLogger, type Logger, LogLevelControl } from '../common/log.js';
 import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
@@ -27,6 +27,8 @@ import {
   type RecoveredCheckpoint,
   readBootId,
   readCheckpoint,
+  readCheckpointedResources,
+  resourcesInfoPath,
 } from './checkpoint.js';
 import { type ContainerLogger, logrotateLogger, sandboxLogger } from './container-logger.js';
 import { registerAgentEndpoints } from './endpoints.js';
@@ -268,6 +270,16 @@ export async function startAgent(
     },
   );
   agentRef = agent;
+  try {
+    agent.restoreCheckpointedResources(readCheckpointedResources(workDir));
+  } catch (err) {
+    await http.close();
+    throw new StrataError('AGENT_RECOVERY_FAILED', {
+      detail:
+        `the reservations and volumes checkpointed in ${resourcesInfoPath(workDir)} do not fit ` +
+        `--resources (${(err as Error).message}); restore the flag, or remove the file to drop them`,
+    });
+  }
 
   // Restart recovery (mesos-internals.md 4.9): a reboot means no executor of the old agent can
   // be alive, so this starts as a new agent and the master reports the old agent's tasks lost.
@@ -314,10 +326,19 @@ export async function startAgent(
     });
   registerMetricsEndpoint(http, snapshot, counters.timers);
   registerMonitorEndpoint(http, agent, clock);
+  // GET/SET_LOGGING_LEVEL: verbosity above the --logging_level, reverting after the duration.
+  const logLevel = new LogLevelControl(log, flags.logging_level, clock);
   http.route(
     'slave(1)',
     '/api/v1',
-    agentApiHandler({ agent, flags: renderedFlags, files, metrics: async () => snapshot() }),
+    agentApiHandler({
+      agent,
+      flags: renderedFlags,
+      files,
+      metrics: async () => snapshot(),
+      logging: logLevel,
+      clock,
+    }),
   );
   registerAgentEndpoints(http, {
     agent,
@@ -345,6 +366,7 @@ export async function startAgent(
         }
       }
       gc.stop();
+      logLevel.close();
       // Executors left running are the next start's to recover: the master must keep their tasks.
       link?.stop(
         agent.keptExecutors === 0

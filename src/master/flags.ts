@@ -11,6 +11,7 @@ import {
   stringOption,
   validPort,
 } from '../common/options.js';
+import { parseWeights } from './roles.js';
 
 export const masterFlags = {
   ip: stringOption({ help: 'IP address to listen on', default: '127.0.0.1' }),
@@ -62,7 +63,13 @@ export const masterFlags = {
     validate: (n) => (n < 0 ? 'must not be negative' : undefined),
   }),
   weights: stringOption({
-    help: 'role weights, e.g. eng=2,ops=1 (deprecated in Mesos; prefer UPDATE_WEIGHTS)',
+    help:
+      'role weights, e.g. eng=2,ops=1 (deprecated in Mesos; prefer UPDATE_WEIGHTS); ignored once\n' +
+      'weights are stored in the registry',
+    validate: (text) => {
+      const parsed = parseWeights(text);
+      return typeof parsed === 'string' ? parsed : undefined;
+    },
   }),
   logging_level: enumOption({ help: 'log level', default: 'info', choices: LOG_LEVELS }),
   heartbeat_interval: durationOption({

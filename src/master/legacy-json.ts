@@ -394,7 +394,25 @@ export async function writeFramework(
   await writeTaskList(out, completed);
   out.write(`],"offers":[${offers.map(offerText).join(',')}],"executors":[${executors.join(',')}]`);
   if (info.labels) out.write(`,"labels":${labelsText(info.labels.labels)}`);
-  out.write(',"offer_constraints":{}}');
+  out.write(`,"offer_constraints":{},"strata_offer_summary":${offerSummaryText(master, framework)}}`);
+}
+
+/** Beyond this many agent × framework explanations per request, the summary is left out. */
+const OFFER_SUMMARY_BUDGET = 200_000;
+
+/**
+ * Strata extension: how many agents gave this framework an offer in the last cycle and, for the
+ * rest, why not (the allocator's reasons, counted). STRATA_EXPLAIN_OFFERS gives the details.
+ */
+function offerSummaryText(master: Master, framework: FrameworkRecord): string {
+  if (master.agents.size * Math.max(1, master.frameworks.size) > OFFER_SUMMARY_BUDGET) {
+    return '{"omitted":"cluster too large; use the STRATA_EXPLAIN_OFFERS operator call"}';
+  }
+  const counts = new Map<string, number>();
+  for (const explanation of master.explainOffers(framework.id)) {
+    counts.set(explanation.reason, (counts.get(explanation.reason) ?? 0) + 1);
+  }
+  return `{${[...counts].map(([reason, count]) => `${q(reason)}:${count}`).join(',')}}`;
 }
 
 async function writeTaskList(out: JsonTextSink, tasks: readonly Task[]): Promise<void> {

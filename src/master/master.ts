@@ -6,11 +6,18 @@
  * work proportional to the number of agents or tasks in the cluster.
  */
 import { create } from '@bufbuild/protobuf';
-import type { Allocation, Allocator } from '../allocator/allocator.js';
+import type {
+  Allocation,
+  HierarchicalAllocatorApi,
+  OfferExplanation,
+  QuotaConfig,
+  RoleStatus,
+} from '../allocator/allocator.js';
 import type { Clock, TimerHandle } from '../common/clock.js';
 import { type IdMinter, invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { resourcesFromMessages, resourcesToMessages } from '../resources/messages.js';
+import { applyCheckpointed, checkpointedOf } from '../resources/operations.js';
 import { Resources } from '../resources/resources.js';
 import {
   type AgentInfo,
@@ -61,6 +68,7 @@ import { taskCheckProblem } from './check-validation.js';
 import { MasterEvents } from './events.js';
 import { ResourceLedger } from './ledger.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
+import { type ConversionResult, convertOperation } from './resource-operations.js';
 import { invalidRoleReason } from './roles.js';
 import type { SchedulerStream } from './scheduler-stream.js';
 import { MasterTimers } from './timers.js';
@@ -115,12 +123,23 @@ export interface FrameworkRecord {
 
 export type AgentState = 'registered' | 'unreachable';
 
+export interface AgentResources {
+  flagResources: Resources;
+  checkpointed: Resources;
+  total: Resources;
+}
+
 export interface AgentRecord {
   readonly id: string;
   info: AgentInfo;
   pid: string;
   version: string;
   capabilities: number[];
+  /** Its `--resources` (AgentInfo.resources), before checkpointed reservations and volumes. */
+  flagResources: Resources;
+  /** Dynamic reservations and persistent volumes the agent checkpoints (unallocated). */
+  checkpointed: Resources;
+  /** `flagResources` with `checkpointed` applied. */
   total: Resources;
   link: AgentLink | undefined;
   state: AgentState;
@@ -232,7 +251,7 @@ export class Master {
   constructor(
     readonly masterInfo: MasterInfo,
     private readonly config: MasterConfig,
-    private readonly allocator: Allocator,
+    private readonly allocator: HierarchicalAllocatorApi,
     private readonly ids: IdMinter,
     private readonly clock: Clock,
     private readonly log: Logger,
@@ -688,30 +707,168 @@ export class Master {
         if (!group?.executor || !group.taskGroup) return available;
         return this.launchGroup(framework, agent, role, group.executor, group.taskGroup.tasks, available);
       }
-      default: {
-        // RESERVE, UNRESERVE, CREATE, DESTROY and the volume operations arrive with the allocator
-        // work (reservations and persistent volumes); until then they are refused explicitly.
-        const name = Offer_Operation_Type[operation.type] ?? String(operation.type);
-        this.log.warn({ frameworkId: framework.id, operation: name }, 'offer operation refused: unsupported');
-        if (operation.id) {
-          this.send(
-            framework,
-            create(EventSchema, {
-              type: Event_Type.UPDATE_OPERATION_STATUS,
-              updateOperationStatus: {
-                status: {
-                  operationId: operation.id,
-                  state: 4 /* OPERATION_ERROR */,
-                  message: `Operation ${name} is not supported by this master`,
-                  agentId: { value: agent.id },
-                },
-              },
-            }),
-          );
-        }
-        return available;
-      }
+      default:
+        return this.applyResourceOperation(framework, agent, role, operation, available);
     }
+  }
+
+  /**
+   * RESERVE, UNRESERVE, CREATE, DESTROY, GROW_VOLUME or SHRINK_VOLUME out of a framework's offers.
+   * A valid one converts the offered resources (what is left of them carries the result, so a later
+   * LAUNCH in the same ACCEPT can use a new reservation or volume), the agent's total and its
+   * checkpointed resources; an invalid one changes nothing and, when it has an id, is answered with
+   * OPERATION_ERROR.
+   */
+  private applyResourceOperation(
+    framework: FrameworkRecord,
+    agent: AgentRecord,
+    role: string,
+    operation: Offer_Operation,
+    available: Resources,
+  ): Resources {
+    const result = convertOperation(operation, {
+      available,
+      checkpointed: agent.checkpointed,
+      used: [this.ledger.agentUsed(agent.id)],
+      allocationRole: role,
+      ...(framework.info.principal ? { principal: framework.info.principal } : {}),
+      sharedAllowed: hasCapability(framework.info, FrameworkInfo_Capability_Type.SHARED_RESOURCES),
+    });
+    const name = Offer_Operation_Type[operation.type] ?? String(operation.type);
+    if ('error' in result) {
+      this.log.warn(
+        { frameworkId: framework.id, operation: name, why: result.error },
+        'offer operation refused',
+      );
+      this.operationStatus(framework, agent, operation, OperationState.OPERATION_ERROR, result.error);
+      return available;
+    }
+    if (!this.allocator.updateAllocation(framework.id, agent.id, result.consumed, result.converted)) {
+      const message = `Invalid ${result.kind} Operation: the allocator does not hold ${result.consumed}`;
+      this.log.error({ frameworkId: framework.id, operation: name }, message);
+      this.operationStatus(framework, agent, operation, OperationState.OPERATION_ERROR, message);
+      return available;
+    }
+    this.convertAgentResources(agent, result);
+    this.log.info(
+      {
+        frameworkId: framework.id,
+        agentId: agent.id,
+        operation: name,
+        converted: result.converted.toString(),
+      },
+      'offer operation applied',
+    );
+    this.operationStatus(
+      framework,
+      agent,
+      operation,
+      OperationState.OPERATION_FINISHED,
+      undefined,
+      result.converted,
+    );
+    return result.available;
+  }
+
+  /** Feedback on an offer operation, for operations that carry an id (Mesos sends none otherwise). */
+  private operationStatus(
+    framework: FrameworkRecord,
+    agent: AgentRecord,
+    operation: Offer_Operation,
+    state: OperationState,
+    message: string | undefined,
+    converted?: Resources,
+  ): void {
+    if (!operation.id) return;
+    this.send(
+      framework,
+      create(EventSchema, {
+        type: Event_Type.UPDATE_OPERATION_STATUS,
+        updateOperationStatus: {
+          status: {
+            operationId: operation.id,
+            state,
+            ...(message !== undefined ? { message } : {}),
+            ...(converted ? { convertedResources: resourcesToMessages(converted) } : {}),
+            // No uuid: nothing for the framework to acknowledge (the master answers for the agent).
+            agentId: { value: agent.id },
+          },
+        },
+      }),
+    );
+  }
+
+  /** Applies a valid conversion to the agent's total and checkpointed resources and tells the agent. */
+  private convertAgentResources(
+    agent: AgentRecord,
+    conversion: { consumed: Resources; converted: Resources },
+  ): void {
+    agent.total = agent.total
+      .unallocate()
+      .subtract(conversion.consumed.unallocate())
+      .add(conversion.converted.unallocate());
+    agent.checkpointed = checkpointedOf(agent.total);
+    this.sendCheckpointedResources(agent);
+  }
+
+  private sendCheckpointedResources(agent: AgentRecord): void {
+    agent.link?.send(
+      create(MasterToAgentSchema, {
+        type: MasterToAgent_Type.CHECKPOINT_RESOURCES,
+        checkpointResources: { resources: resourcesToMessages(agent.checkpointed) },
+      }),
+    );
+  }
+
+  /**
+   * An operator's RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES, DESTROY_VOLUMES,
+   * GROW_VOLUME or SHRINK_VOLUME on an agent's unallocated resources. Offers on the agent are
+   * rescinded when what the operation needs is on offer, as Mesos does. Answers 'ok', or a refusal
+   * with its HTTP status (400 invalid or unknown agent, 409 not available) and nothing changed.
+   */
+  operatorOperation(
+    agentId: string,
+    operation: Offer_Operation,
+  ): { ok: true; converted: Resources } | { ok: false; status: 400 | 409; message: string } {
+    const agent = this.agents.get(agentId);
+    if (agent?.state !== 'registered') {
+      return { ok: false, status: 400, message: `No agent found with specified ID '${agentId}'` };
+    }
+    const convert = (): ConversionResult =>
+      convertOperation(operation, {
+        available: this.unallocatedOn(agent),
+        checkpointed: agent.checkpointed,
+        used: [this.ledger.agentUsed(agent.id)],
+      });
+    let result = convert();
+    if ('error' in result && /does not contain/.test(result.error) && agent.offers.size > 0) {
+      for (const offerId of [...agent.offers]) this.removeOffer(offerId, { rescind: true });
+      result = convert();
+    }
+    if ('error' in result) {
+      return { ok: false, status: /does not contain/.test(result.error) ? 409 : 400, message: result.error };
+    }
+    if (!this.allocator.updateAvailable(agent.id, result.consumed, result.converted)) {
+      return {
+        ok: false,
+        status: 409,
+        message: `Invalid ${result.kind} Operation: ${result.consumed} is not available`,
+      };
+    }
+    this.convertAgentResources(agent, result);
+    this.log.info(
+      { agentId, operation: result.kind, converted: result.converted.toString() },
+      'operator operation applied',
+    );
+    return { ok: true, converted: result.converted };
+  }
+
+  /** What no task, executor or offer holds on the agent. */
+  private unallocatedOn(agent: AgentRecord): Resources {
+    return agent.total
+      .unallocate()
+      .subtract(this.ledger.agentUsed(agent.id).unallocate())
+      .subtract(this.ledger.agentOffered(agent.id).unallocate());
   }
 
   /** Fills `allocation_info` with the offer's role where the framework left it out. */
@@ -1403,12 +1560,9 @@ export class Master {
   private registerAgent(link: AgentLink, register: RegisterAgent): AgentRecord | undefined {
     const info = register.agentInfo;
     if (!info) return this.refuse(link, 'REGISTER without agent_info');
-    let total: Resources;
-    try {
-      total = resourcesFromMessages(info.resources);
-    } catch (err) {
-      return this.refuse(link, `Agent resources are invalid: ${(err as Error).message}`);
-    }
+    const resources = this.agentResources(info, register.checkpointedResources);
+    if ('error' in resources) return this.refuse(link, resources.error);
+    const { total } = resources;
     const samePid = this.agentsByPid.get(register.pid);
     if (samePid) {
       const existing = this.agents.get(samePid);
@@ -1427,7 +1581,7 @@ export class Master {
       register.pid,
       register.version,
       register.capabilities.map((c) => c.type),
-      total,
+      resources,
       link,
     );
     this.agents.set(id, agent);
@@ -1451,13 +1605,27 @@ export class Master {
     return agent;
   }
 
+  /** An agent's resources as it registers: `--resources`, checkpointed, and the total of both. */
+  private agentResources(
+    info: AgentInfo,
+    checkpointedMessages: readonly Resource[],
+  ): AgentResources | { error: string } {
+    try {
+      const flagResources = resourcesFromMessages(info.resources);
+      const checkpointed = resourcesFromMessages(checkpointedMessages).unallocate();
+      return { flagResources, checkpointed, total: applyCheckpointed(flagResources, checkpointed) };
+    } catch (err) {
+      return { error: `Agent resources are invalid: ${(err as Error).message}` };
+    }
+  }
+
   private newAgentRecord(
     id: string,
     info: AgentInfo,
     pid: string,
     version: string,
     capabilities: number[],
-    total: Resources,
+    resources: AgentResources,
     link: AgentLink,
   ): AgentRecord {
     return {
@@ -1466,7 +1634,9 @@ export class Master {
       pid,
       version,
       capabilities,
-      total,
+      flagResources: resources.flagResources,
+      checkpointed: resources.checkpointed,
+      total: resources.total,
       link,
       state: 'registered',
       registeredTime: this.clock.now(),
@@ -1488,13 +1658,27 @@ export class Master {
     const id = info?.id?.value ?? '';
     if (!info || id === '') return this.refuse(link, 'REREGISTER without agent_info.id');
     if (this.goneAgents.has(id)) return this.refuse(link, 'Agent has been marked gone');
-    let total: Resources;
-    try {
-      total = resourcesFromMessages(info.resources);
-    } catch (err) {
-      return this.refuse(link, `Agent resources are invalid: ${(err as Error).message}`);
-    }
+    const fromAgent = this.agentResources(info, reregister.checkpointedResources);
+    if ('error' in fromAgent) return this.refuse(link, fromAgent.error);
     let agent = this.agents.get(id);
+    // A master that knows the agent keeps its view of reservations and volumes (the agent may have
+    // missed a CHECKPOINT_RESOURCES while away); a restarted master learns them from the agent.
+    let resources = fromAgent;
+    if (agent && !agent.checkpointed.equals(fromAgent.checkpointed)) {
+      try {
+        resources = {
+          flagResources: fromAgent.flagResources,
+          checkpointed: agent.checkpointed,
+          total: applyCheckpointed(fromAgent.flagResources, agent.checkpointed),
+        };
+      } catch (err) {
+        this.log.warn(
+          { agentId: id, err: (err as Error).message },
+          "the master's checkpointed resources no longer fit the agent; taking the agent's",
+        );
+      }
+    }
+    const { total } = resources;
     const wasUnreachable = agent?.state === 'unreachable';
     // Disconnected agents stay in the allocator (deactivated); unreachable ones were removed.
     const allocatorKnowsAgent = agent !== undefined && !wasUnreachable;
@@ -1511,6 +1695,8 @@ export class Master {
       agent.capabilities = reregister.capabilities.map((c) => c.type);
       agent.reregisteredTime = this.clock.now();
       agent.missedPings = 0;
+      agent.flagResources = resources.flagResources;
+      agent.checkpointed = resources.checkpointed;
       agent.total = total;
       agent.state = 'registered';
       agent.unreachableTime = undefined;
@@ -1521,7 +1707,7 @@ export class Master {
         reregister.pid,
         reregister.version,
         reregister.capabilities.map((c) => c.type),
-        total,
+        resources,
         link,
       );
       agent.reregisteredTime = this.clock.now();
@@ -1650,6 +1836,7 @@ export class Master {
         },
       }),
     );
+    if (resources !== fromAgent) this.sendCheckpointedResources(registered);
     for (const kill of registered.pendingKills.values()) link.send(kill);
     registered.pendingKills.clear();
     this.startPinging(registered);
@@ -1985,6 +2172,50 @@ export class Master {
   }
 
   /** Tells every agent to stop pinging and every stream to close: used on shutdown. */
+  // ------------------------------------------------------------------ weights, quota, explanations
+
+  /** Weights set by `--weights` or UPDATE_WEIGHTS; roles not here weigh 1. */
+  readonly weights = new Map<string, number>();
+  /** Quota per role (UPDATE_QUOTA). */
+  readonly quotas = new Map<string, QuotaConfig>();
+
+  /** Sets weights (merged over the current ones), as UPDATE_WEIGHTS does; stored when `persist`. */
+  updateWeights(weights: ReadonlyMap<string, number>, persist = true): void {
+    for (const [role, weight] of weights) {
+      if (weight === 1) this.weights.delete(role);
+      else this.weights.set(role, weight);
+    }
+    this.allocator.updateWeights(new Map(this.weights));
+    if (persist) this.persist({ type: 'update-weights', weights: Object.fromEntries(this.weights) });
+  }
+
+  /** Sets (or with both maps empty removes) a role's quota; stored when `persist`. */
+  updateQuota(role: string, quota: QuotaConfig, persist = true): void {
+    const remove = quota.guarantees.size === 0 && quota.limits.size === 0;
+    if (remove) this.quotas.delete(role);
+    else this.quotas.set(role, quota);
+    this.allocator.updateQuota(role, quota);
+    if (persist) {
+      this.persist({
+        type: 'update-quota',
+        role,
+        quota: remove
+          ? undefined
+          : { guarantees: Object.fromEntries(quota.guarantees), limits: Object.fromEntries(quota.limits) },
+      });
+    }
+  }
+
+  /** Why the framework got (or did not get) offers from each agent in the last allocation cycle. */
+  explainOffers(frameworkId: string, agentId?: string): OfferExplanation[] {
+    return this.allocator.explain(frameworkId, agentId);
+  }
+
+  /** Every role the allocator knows, parents first. */
+  roleStatuses(): RoleStatus[] {
+    return this.allocator.roles();
+  }
+
   close(): void {
     this.recoveryTimer?.cancel();
     for (const framework of this.frameworks.values()) {

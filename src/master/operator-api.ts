@@ -92,6 +92,7 @@ export const REQUIRED_PAYLOAD: Readonly<Partial<Record<Call_Type, string>>> = {
   [Call_Type.REMOVE_QUOTA]: 'remove_quota',
   [Call_Type.TEARDOWN]: 'teardown',
   [Call_Type.MARK_AGENT_GONE]: 'mark_agent_gone',
+  [Call_Type.STRATA_EXPLAIN_OFFERS]: 'strata_explain_offers',
 };
 
 function badRequest(text: string): never {

@@ -22,10 +22,12 @@ import { linkUpgradeHandler } from '../wire/link.js';
 import { registerLegacyEndpoints } from './endpoints.js';
 import { type MasterFlags, masterFlags } from './flags.js';
 import { Master } from './master.js';
+import { allocationOperatorCalls } from './operator-allocation-calls.js';
 import { operatorApiHandler } from './operator-api.js';
 import { masterOperatorCalls } from './operator-calls.js';
 import { OperatorEventHub } from './operator-events.js';
 import { LocalStoreRegistry } from './registry/local-store.js';
+import { parseWeights } from './roles.js';
 import { schedulerApiHandler } from './scheduler-api.js';
 
 export interface RunningMaster {
@@ -111,6 +113,26 @@ export async function startMaster(
     registry,
   );
 
+  // Weights and quota survive in the registry; `--weights` only seeds a registry that has none.
+  const storedWeights = new Map(Object.entries(previous.weights));
+  const flagWeights = flags.weights ? parseWeights(flags.weights) : new Map<string, number>();
+  if (storedWeights.size > 0) {
+    if (typeof flagWeights !== 'string' && flagWeights.size > 0)
+      log.warn('--weights is ignored: the registry holds weights (change them with UPDATE_WEIGHTS)');
+    master.updateWeights(storedWeights, false);
+  } else if (typeof flagWeights !== 'string' && flagWeights.size > 0) {
+    master.updateWeights(flagWeights);
+  }
+  for (const [role, quota] of Object.entries(previous.quota)) {
+    master.updateQuota(
+      role,
+      {
+        guarantees: new Map(Object.entries(quota.guarantees)),
+        limits: new Map(Object.entries(quota.limits)),
+      },
+      false,
+    );
+  }
   master.recoverAgents(
     Object.values(previous.agents).filter((agent) => previous.unreachable[agent.id] === undefined),
     flags.agent_reregister_timeout,
@@ -136,7 +158,7 @@ export async function startMaster(
     files,
     events: operatorEvents,
   });
-  http.route('master', '/api/v1', operatorApiHandler([operatorCalls]));
+  http.route('master', '/api/v1', operatorApiHandler([operatorCalls, allocationOperatorCalls(master)]));
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
 
   const allocation = clock.setInterval(() => master.allocate(), flags.allocation_interval);

@@ -24,3 +24,22 @@ export function invalidRoleReason(role: string): string | undefined {
 export function isStrictAncestorRole(ancestor: string, role: string): boolean {
   return ancestor !== '*' && role.startsWith(`${ancestor}/`);
 }
+
+/** `--weights=eng=2,ops=0.5`: role → weight; a message naming the problem when malformed. */
+export function parseWeights(text: string): Map<string, number> | string {
+  const weights = new Map<string, number>();
+  for (const entry of text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
+    const [role = '', weightText, ...rest] = entry.split('=');
+    if (weightText === undefined || rest.length > 0) return `'${entry}' is not role=weight`;
+    const reason = invalidRoleReason(role);
+    if (reason !== undefined) return reason;
+    const weight = Number(weightText);
+    if (!Number.isFinite(weight) || weight <= 0)
+      return `weight '${weightText}' of role '${role}' must be positive`;
+    weights.set(role, weight);
+  }
+  return weights;
+}

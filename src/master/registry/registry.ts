@@ -1,6 +1,6 @@
 /**
  * The master's durable state (mesos-internals.md section 5.4): which agents were admitted, which
- * are unreachable or gone, and (later) weights, quota and maintenance. Frameworks, tasks and
+ * are unreachable or gone, role weights and quota (and later maintenance). Frameworks, tasks and
  * offers are never stored: they are rebuilt from agents and schedulers after a restart.
  *
  * Operations are small typed records applied in order; a store writes a whole new snapshot, so a
@@ -19,6 +19,13 @@ export interface RegistryState {
   /** agent id → epoch ms when it was marked unreachable. */
   unreachable: Record<string, number>;
   weights: Record<string, number>;
+  /** role → its quota (UPDATE_QUOTA), resource name → amount. */
+  quota: Record<string, StoredQuota>;
+}
+
+export interface StoredQuota {
+  guarantees: Record<string, number>;
+  limits: Record<string, number>;
 }
 
 export type RegistryOperation =
@@ -27,7 +34,9 @@ export type RegistryOperation =
   | { type: 'mark-unreachable'; agentId: string; at: number }
   | { type: 'mark-reachable'; agent: AdmittedAgent }
   | { type: 'remove-agent'; agentId: string }
-  | { type: 'update-weights'; weights: Record<string, number> };
+  | { type: 'update-weights'; weights: Record<string, number> }
+  /** Sets a role's quota; `quota` undefined removes it. */
+  | { type: 'update-quota'; role: string; quota: StoredQuota | undefined };
 
 export interface Registry {
   /** The state as of the last successful store. */
@@ -38,7 +47,7 @@ export interface Registry {
 }
 
 export function emptyRegistryState(): RegistryState {
-  return { masterId: undefined, agents: {}, unreachable: {}, weights: {} };
+  return { masterId: undefined, agents: {}, unreachable: {}, weights: {}, quota: {} };
 }
 
 /** Pure: the state after one operation. */
@@ -63,5 +72,11 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): Reg
     }
     case 'update-weights':
       return { ...state, weights: { ...op.weights } };
+    case 'update-quota': {
+      const quota = { ...state.quota };
+      if (op.quota === undefined) delete quota[op.role];
+      else quota[op.role] = op.quota;
+      return { ...state, quota };
+    }
   }
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
-import { SimpleDrfAllocator } from '../../../src/allocator/simple-drf.js';
+import { HierarchicalDrfAllocator } from '../../../src/allocator/hierarchical-drf.js';
 import { ManualClock } from '../../../src/common/clock.js';
 import { IdMinter } from '../../../src/common/ids.js';
 import { createLogger } from '../../../src/common/log.js';
@@ -106,7 +106,7 @@ function makeMaster(): { master: Master; clock: ManualClock } {
       maxCompletedTasksPerFramework: 1000,
       maxUnreachableTasksPerFramework: 1000,
     },
-    new SimpleDrfAllocator({ seed: 1, minAllocatable: [parseResources('cpus:0.01')] }),
+    new HierarchicalDrfAllocator({ seed: 1, minAllocatable: [parseResources('cpus:0.01')] }),
     new IdMinter('m'),
     clock,
     createLogger('test', 'silent'),

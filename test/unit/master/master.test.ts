@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
-import { SimpleDrfAllocator } from '../../../src/allocator/simple-drf.js';
+import { HierarchicalDrfAllocator } from '../../../src/allocator/hierarchical-drf.js';
 import { ManualClock } from '../../../src/common/clock.js';
 import { IdMinter } from '../../../src/common/ids.js';
 import { createLogger } from '../../../src/common/log.js';
@@ -134,7 +134,7 @@ function makeMaster(offerTimeoutMs?: number): Harness {
       maxCompletedTasksPerFramework: 1000,
       maxUnreachableTasksPerFramework: 1000,
     },
-    new SimpleDrfAllocator({
+    new HierarchicalDrfAllocator({
       seed: 1,
       minAllocatable: [parseResources('cpus:0.01'), parseResources('mem:32')],
     }),

@@ -439,9 +439,14 @@ const MESSAGES: Record<string, string> = {
     reserve_resources=7 unreserve_resources=8 create_volumes=9 destroy_volumes=10
     update_maintenance_schedule=11 start_maintenance=12 stop_maintenance=13 set_quota=14D remove_quota=15D
     teardown=16 mark_agent_gone=17 grow_volume=18 shrink_volume=19 update_quota=20 drain_agent=21
-    deactivate_agent=22 reactivate_agent=23 strata_subscribe=1000`,
+    deactivate_agent=22 reactivate_agent=23 strata_subscribe=1000 strata_explain_offers=1001`,
   // Strata extension (docs/operator-api.md): resumable operator event streams.
   'mesos.v1.master.Call.StrataSubscribe': 'resume_after=1/uint64 master_id=2',
+  // Strata extension: the allocator's explanation of missing offers.
+  'mesos.v1.master.Call.StrataExplainOffers': 'framework_id=1R agent_id=2',
+  'mesos.v1.master.Response.StrataExplainOffers': 'framework_id=1R explanations=2*',
+  'mesos.v1.master.Response.StrataExplainOffers.Explanation':
+    'agent_id=1R role=2R reason=3R message=4R filtered_until=5/TimeInfo',
   'mesos.v1.master.Call.GetMetrics': 'timeout=1/DurationInfo',
   'mesos.v1.master.Call.SetLoggingLevel': 'level=1R/uint32 duration=2R/DurationInfo',
   'mesos.v1.master.Call.ListFiles': 'path=1R',
@@ -468,7 +473,7 @@ const MESSAGES: Record<string, string> = {
   'mesos.v1.master.Response': `type=1 get_health=2 get_flags=3 get_version=4 get_metrics=5 get_logging_level=6
     list_files=7 read_file=8 get_state=9 get_agents=10 get_frameworks=11 get_executors=12 get_tasks=13
     get_roles=14 get_weights=15 get_master=16 get_maintenance_status=17 get_maintenance_schedule=18
-    get_quota=19 get_operations=20`,
+    get_quota=19 get_operations=20 strata_explain_offers=1000`,
   'mesos.v1.master.Response.GetHealth': 'healthy=1R/bool',
   'mesos.v1.master.Response.GetFlags': 'flags=1*/Flag',
   'mesos.v1.master.Response.GetVersion': 'version_info=1R/VersionInfo',
@@ -674,11 +679,11 @@ const ENUMS: Record<string, string> = {
     CREATE_VOLUMES=21 DESTROY_VOLUMES=22 GROW_VOLUME=34 SHRINK_VOLUME=35 GET_MAINTENANCE_STATUS=23
     GET_MAINTENANCE_SCHEDULE=24 UPDATE_MAINTENANCE_SCHEDULE=25 START_MAINTENANCE=26 STOP_MAINTENANCE=27
     DRAIN_AGENT=37 DEACTIVATE_AGENT=38 REACTIVATE_AGENT=39 GET_QUOTA=28 UPDATE_QUOTA=36 SET_QUOTA=29
-    REMOVE_QUOTA=30 TEARDOWN=31 MARK_AGENT_GONE=32`,
+    REMOVE_QUOTA=30 TEARDOWN=31 MARK_AGENT_GONE=32 STRATA_EXPLAIN_OFFERS=1000`,
   'mesos.v1.master.Response.Type': `UNKNOWN=0 GET_HEALTH=1 GET_FLAGS=2 GET_VERSION=3 GET_METRICS=4
     GET_LOGGING_LEVEL=5 LIST_FILES=6 READ_FILE=7 GET_STATE=8 GET_AGENTS=9 GET_FRAMEWORKS=10
     GET_EXECUTORS=11 GET_OPERATIONS=19 GET_TASKS=12 GET_ROLES=13 GET_WEIGHTS=14 GET_MASTER=15
-    GET_MAINTENANCE_STATUS=16 GET_MAINTENANCE_SCHEDULE=17 GET_QUOTA=18`,
+    GET_MAINTENANCE_STATUS=16 GET_MAINTENANCE_SCHEDULE=17 GET_QUOTA=18 STRATA_EXPLAIN_OFFERS=1000`,
   'mesos.v1.master.Event.Type': `UNKNOWN=0 SUBSCRIBED=1 TASK_ADDED=2 TASK_UPDATED=3 AGENT_ADDED=4
     AGENT_REMOVED=5 FRAMEWORK_ADDED=6 FRAMEWORK_UPDATED=7 FRAMEWORK_REMOVED=8 HEARTBEAT=9`,
 

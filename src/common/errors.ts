@@ -113,6 +113,59 @@ export const errorCatalogue = {
       'Cannot resume the event stream after offset {offset}: {why}. SUBSCRIBE again without an offset to resync from a full snapshot',
   },
 
+  // --- images: the provisioner (registry client, blob/layer store, backends, image GC) ---
+  IMAGE_REFERENCE_INVALID: { status: 400, template: "invalid image reference '{reference}': {detail}" },
+  IMAGE_NOT_FOUND: { status: 404, template: "image '{image}' not found: {detail}" },
+  IMAGE_REGISTRY_ERROR: {
+    status: 502,
+    template: "registry {registry} answered {httpStatus} for {what} of '{image}': {detail}",
+  },
+  IMAGE_REGISTRY_UNREACHABLE: {
+    status: 502,
+    template: "registry {registry} unreachable for '{image}' after {attempts} attempts: {detail}",
+  },
+  IMAGE_AUTH_FAILED: {
+    status: 502,
+    template: "registry {registry} refused credentials for '{image}': {detail}",
+  },
+  IMAGE_DIGEST_MISMATCH: {
+    status: 502,
+    template: "{what} of '{image}' failed verification: expected {expected}, got {actual}; nothing was kept",
+  },
+  IMAGE_MANIFEST_UNSUPPORTED: { status: 502, template: "image '{image}': unsupported manifest: {detail}" },
+  IMAGE_NO_MATCHING_PLATFORM: {
+    status: 400,
+    template: "image '{image}' has no manifest for platform {platform} (available: {available})",
+  },
+  IMAGE_LAYER_UNSAFE: {
+    status: 400,
+    template: "layer {layer} of '{image}' is unsafe: entry '{entry}' {why}; nothing was kept",
+  },
+  IMAGE_LAYER_INVALID: {
+    status: 400,
+    template: "layer {layer} of '{image}' is corrupt: {detail}; nothing was kept",
+  },
+  IMAGE_LAYER_EXTRACT_FAILED: {
+    status: 500,
+    template: "layer {layer} of '{image}' could not be unpacked: {detail}",
+  },
+  IMAGE_ARCHIVE_INVALID: { status: 400, template: 'local image archive {path}: {detail}' },
+  PROVISIONER_BACKEND_FAILED: {
+    status: 500,
+    template:
+      'provisioner backend {backend} could not {action} the rootfs of container {container}: {detail}',
+  },
+  PROVISIONER_CONTAINER_EXISTS: {
+    status: 409,
+    template: 'container {container} already has a provisioned rootfs',
+  },
+  PROVISIONER_GC_BUSY: { status: 409, template: 'image GC refused: {detail}' },
+  PROVISIONER_CONFIG_INVALID: { status: 400, template: "flag '--{flag}': {detail}" },
+  IMAGE_COMMAND_INVALID: {
+    status: 400,
+    template: 'cannot build the launch command from image {image}: {detail}',
+  },
+
   // --- catch-all for bugs: never thrown on purpose for bad input ---
   INTERNAL: { status: 500, template: 'internal error: {detail}' },
 } as const satisfies Record<string, { status: number; template: string }>;

@@ -114,6 +114,8 @@ const FRAMEWORK_KEYS = [
   'executors',
   'labels',
   'offer_constraints',
+  // Strata extension: the allocator's reasons for the last cycle, counted (STRATA_EXPLAIN_OFFERS).
+  'strata_offer_summary',
 ];
 const TASK_KEYS = [
   'id',

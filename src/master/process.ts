@@ -20,6 +20,7 @@ import { MasterInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMasterSchema, MasterToAgentSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { linkUpgradeHandler } from '../wire/link.js';
 import { registerLegacyEndpoints } from './endpoints.js';
+import { registerLegacyAllocationEndpoints } from './legacy-allocation-endpoints.js';
 import { type MasterFlags, masterFlags } from './flags.js';
 import { Master } from './master.js';
 import { allocationOperatorCalls } from './operator-allocation-calls.js';
@@ -159,6 +160,7 @@ export async function startMaster(
     events: operatorEvents,
   });
   http.route('master', '/api/v1', operatorApiHandler([operatorCalls, allocationOperatorCalls(master)]));
+  registerLegacyAllocationEndpoints(http, master);
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
 
   const allocation = clock.setInterval(() => master.allocate(), flags.allocation_interval);

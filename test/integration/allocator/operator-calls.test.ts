@@ -324,4 +324,94 @@ describe('operator calls for reservations, volumes, weights and quota', { timeou
     const none = await operatorCall(url(), { type: Call_Type.GET_QUOTA });
     assert.deepEqual(none.response?.getQuota?.status?.configs, []);
   });
+  it('the legacy endpoints: /reserve, /unreserve, /create-volumes, /destroy-volumes, /weights, /quota', async () => {
+    const form = (fields: Record<string, string>) => ({
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+    await eventually('the agent back after the master restart', async () => {
+      const state = (await (await fetch(`${url()}/master/state`)).json()) as { slaves: unknown[] };
+      return state.slaves.length === 1 ? true : undefined;
+    });
+    const disk = JSON.stringify([
+      {
+        name: 'disk',
+        type: 'SCALAR',
+        scalar: { value: 20 },
+        reservations: [{ type: 'DYNAMIC', role: 'web', principal: 'p' }],
+      },
+    ]);
+    const reserve = await fetch(`${url()}/master/reserve`, form({ slaveId: agentId, resources: disk }));
+    assert.equal(reserve.status, 202, await reserve.text());
+    assert.deepEqual((await agentReserved()).web, { cpus: 0, disk: 20, gpus: 0, mem: 0 });
+    assert.equal((await fetch(`${url()}/master/reserve`)).status, 405);
+    const missing = await fetch(`${url()}/master/reserve`, form({ resources: disk }));
+    assert.equal(missing.status, 400);
+    assert.match(await missing.text(), /slaveId/);
+    const garbled = await fetch(
+      `${url()}/master/reserve`,
+      form({ slaveId: agentId, resources: '[{"name":' }),
+    );
+    assert.equal(garbled.status, 400);
+
+    const volumes = JSON.stringify([
+      {
+        name: 'disk',
+        type: 'SCALAR',
+        scalar: { value: 20 },
+        reservations: [{ type: 'DYNAMIC', role: 'web', principal: 'p' }],
+        disk: {
+          persistence: { id: 'cache', principal: 'p' },
+          volume: { container_path: 'cache', mode: 'RW' },
+        },
+      },
+    ]);
+    const created = await fetch(`${url()}/master/create-volumes`, form({ slaveId: agentId, volumes }));
+    assert.equal(created.status, 202, await created.text());
+    const destroyed = await fetch(`${url()}/master/destroy-volumes`, form({ slaveId: agentId, volumes }));
+    assert.equal(destroyed.status, 202, await destroyed.text());
+    const unreserve = await fetch(`${url()}/master/unreserve`, form({ slaveId: agentId, resources: disk }));
+    assert.equal(unreserve.status, 202, await unreserve.text());
+    assert.equal((await agentReserved()).web, undefined);
+
+    const put = await fetch(`${url()}/weights`, {
+      method: 'PUT',
+      body: JSON.stringify([{ role: 'web', weight: 4 }]),
+    });
+    assert.equal(put.status, 200, await put.text());
+    const weights = (await (await fetch(`${url()}/weights`)).json()) as Array<{
+      role: string;
+      weight: number;
+    }>;
+    assert.deepEqual(
+      weights.find((w) => w.role === 'web'),
+      { role: 'web', weight: 4 },
+    );
+
+    const setQuota = await fetch(`${url()}/quota`, {
+      method: 'POST',
+      body: JSON.stringify({
+        role: 'web',
+        guarantee: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 } }],
+      }),
+    });
+    assert.equal(setQuota.status, 200, await setQuota.text());
+    const status = (await (await fetch(`${url()}/quota`)).json()) as {
+      configs: Array<{
+        role: string;
+        guarantees: Record<string, { value: number }>;
+        limits: Record<string, { value: number }>;
+      }>;
+    };
+    assert.deepEqual(status.configs, [
+      { role: 'web', guarantees: { cpus: { value: 1 } }, limits: { cpus: { value: 1 } } },
+    ]);
+    const removed = await fetch(`${url()}/quota/web`, { method: 'DELETE' });
+    assert.equal(removed.status, 200, await removed.text());
+    assert.deepEqual(
+      ((await (await fetch(`${url()}/quota`)).json()) as { configs?: unknown[] }).configs ?? [],
+      [],
+    );
+  });
 });

@@ -5,8 +5,11 @@
 import { Command } from 'commander';
 import { isStrataError } from '../common/errors.js';
 import { STRATA_VERSION } from '../common/version.js';
+import { CliError } from './api.js';
 import { registerDaemonCommands } from './daemons.js';
 import { registerDoctor } from './doctor.js';
+import { registerExecute } from './execute.js';
+import { registerListings } from './listings.js';
 import { registerLocal } from './local.js';
 import { registerVersion } from './version.js';
 
@@ -26,6 +29,8 @@ export function buildProgram(): Command {
   registerDaemonCommands(program);
   registerDoctor(program);
   registerVersion(program);
+  registerExecute(program);
+  registerListings(program);
   return program;
 }
 
@@ -34,6 +39,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await buildProgram().parseAsync(argv as string[], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
+    if (err instanceof CliError) {
+      console.error(`strata: ${err.message}`);
+      return err.exitCode;
+    }
     if (isStrataError(err)) {
       console.error(`strata: ${err.message}`);
       return 2;

@@ -733,6 +733,7 @@ export class Master {
       allocationRole: role,
       ...(framework.info.principal ? { principal: framework.info.principal } : {}),
       sharedAllowed: hasCapability(framework.info, FrameworkInfo_Capability_Type.SHARED_RESOURCES),
+      refinementAllowed: hasCapability(framework.info, FrameworkInfo_Capability_Type.RESERVATION_REFINEMENT),
     });
     const name = Offer_Operation_Type[operation.type] ?? String(operation.type);
     if ('error' in result) {

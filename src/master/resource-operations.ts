@@ -59,6 +59,8 @@ export interface ConversionContext {
   principal?: string;
   /** ACCEPT only: whether the framework may create shared volumes. */
   sharedAllowed?: boolean;
+  /** ACCEPT only: whether the framework may refine reservations (RESERVATION_REFINEMENT). */
+  refinementAllowed?: boolean;
 }
 
 export function resourceOperationKind(type: Offer_Operation_Type): ResourceOperationKind | undefined {
@@ -125,6 +127,9 @@ function validate(
     case 'RESERVE': {
       const reserve = inputs(operation.reserve?.resources ?? []);
       if (reserve.length === 0) return 'no resources to reserve';
+      if (context.refinementAllowed === false && reserve.some((r) => (r.reservations?.length ?? 0) > 1)) {
+        return 'Resources with refined reservations require the RESERVATION_REFINEMENT capability';
+      }
       return validateReserve(reserve, {
         ...(context.principal !== undefined ? { principal: context.principal } : {}),
         ...(role !== undefined ? { allocationRole: role } : {}),

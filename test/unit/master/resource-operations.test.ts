@@ -102,6 +102,37 @@ describe('convertOperation', () => {
     });
   }
 
+  it('refining a reservation needs RESERVATION_REFINEMENT', () => {
+    const agent = convertOperation(
+      operation({ type: 2, reserve: { resources: [reserved('cpus', 2, 'eng')] } }),
+      base,
+    );
+    assert.ok(!('error' in agent));
+    const refine = operation({
+      type: 2,
+      reserve: {
+        resources: [
+          {
+            name: 'cpus',
+            type: 0,
+            scalar: { value: 1 },
+            reservations: [...dynamic('eng'), ...dynamic('eng/web')],
+          },
+        ],
+      },
+    });
+    const without = convertOperation(refine, {
+      ...base,
+      available: agent.available,
+      refinementAllowed: false,
+    });
+    assert.ok('error' in without);
+    assert.match(without.error, /RESERVATION_REFINEMENT/);
+    const withIt = convertOperation(refine, { ...base, available: agent.available, refinementAllowed: true });
+    assert.ok(!('error' in withIt), JSON.stringify(withIt));
+    assert.equal(withIt.available.reserved('eng/web').scalar('cpus'), 1);
+  });
+
   it('RESERVE turns unreserved into reserved; the total amount stays', () => {
     const result = convertOperation(
       operation({ type: 2, reserve: { resources: [reserved('cpus', 1), reserved('mem', 64)] } }),

@@ -11,6 +11,7 @@ import { registerDoctor } from './doctor.js';
 import { registerExecute } from './execute.js';
 import { registerListings } from './listings.js';
 import { registerLocal } from './local.js';
+import { registerTask } from './task.js';
 import { registerVersion } from './version.js';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerVersion(program);
   registerExecute(program);
   registerListings(program);
+  registerTask(program);
   return program;
 }
 

@@ -26,6 +26,7 @@ import {
   DiscoveryInfoSchema,
   type DomainInfo,
   DomainInfoSchema,
+  DrainInfoSchema,
   EnvironmentSchema,
   type ExecutorInfo,
   ExecutorInfo_Type,
@@ -447,9 +448,9 @@ function agentTotalText(total: Resources): AgentTotalText {
   return text;
 }
 
-/** Connected and not deactivated (Strata has no agent draining or deactivation). */
+/** Connected and not deactivated (DEACTIVATE_AGENT, DRAIN_AGENT: maintenance.ts). */
 export function agentActive(agent: AgentRecord): boolean {
-  return agent.state === 'registered' && agent.link !== undefined;
+  return agent.state === 'registered' && agent.link !== undefined && agent.deactivated !== true;
 }
 
 /** An agent object without its closing brace, so callers can append fields. */
@@ -467,9 +468,12 @@ export function agentOpen(master: Master, agent: AgentRecord, full: boolean): st
   out +=
     `,"resources":${totals.resources},"used_resources":${summaryText(used)}` +
     `,"offered_resources":${summaryText(offered)},"reserved_resources":${totals.reserved}` +
-    `,"unreserved_resources":${totals.unreserved},"active":${agentActive(agent)},"deactivated":false` +
+    `,"unreserved_resources":${totals.unreserved},"active":${agentActive(agent)}` +
+    `,"deactivated":${agent.deactivated === true}` +
     `,"version":${q(agent.version)}` +
     `,"capabilities":${stringArrayText(agent.capabilities.map((c) => AgentInfo_Capability_Type[c] ?? 'UNKNOWN'))}`;
+  const drainInfo = master.maintenance.drainInfo(agent.id);
+  if (drainInfo) out += `,"drain_info":${toMesosJsonText(DrainInfoSchema, drainInfo)}`;
   if (full) {
     let reservedFull = '';
     for (const [role, reserved] of agent.total.reservations())

@@ -67,6 +67,7 @@ import { hasCapability, isPartitionAware, isTerminalState, stateForFramework } f
 import { taskCheckProblem } from './check-validation.js';
 import { MasterEvents } from './events.js';
 import { ResourceLedger } from './ledger.js';
+import { Maintenance } from './maintenance.js';
 import type { AdmittedAgent, Registry, RegistryOperation } from './registry/registry.js';
 import { type ConversionResult, convertOperation } from './resource-operations.js';
 import { invalidRoleReason } from './roles.js';
@@ -156,6 +157,8 @@ export interface AgentRecord {
   disconnectTimer: TimerHandle | undefined;
   /** KILL_TASKs that arrived while the agent was disconnected. */
   pendingKills: Map<string, MasterToAgent>;
+  /** Offers withheld by DEACTIVATE_AGENT or DRAIN_AGENT (set by maintenance.ts). */
+  deactivated?: boolean;
 }
 
 export interface OfferRecord {
@@ -247,6 +250,8 @@ export class Master {
   /** Agents the registry admitted before this master started, not yet re-registered. */
   readonly recoveredAgents = new Map<string, AdmittedAgent>();
   private recoveryTimer: TimerHandle | undefined;
+  /** Maintenance schedule, machines down, inverse offers, agent drain and deactivation. */
+  readonly maintenance: Maintenance;
 
   constructor(
     readonly masterInfo: MasterInfo,
@@ -258,6 +263,31 @@ export class Master {
     private readonly registry: Registry,
   ) {
     this.startTime = clock.now();
+    this.maintenance = new Maintenance({
+      master: this,
+      clock,
+      log,
+      registry,
+      newOfferId: () => this.ids.offerId(),
+      send: (framework, event) => this.send(framework, event),
+      rescindOffer: (offerId) => this.removeOffer(offerId, { rescind: true }),
+      setAllocatorActive: (agentId, active) =>
+        active ? this.allocator.activateAgent(agentId) : this.allocator.deactivateAgent(agentId),
+      shutDownAgent: (agent, reason) => {
+        const link = agent.link;
+        link?.send(
+          create(MasterToAgentSchema, {
+            type: MasterToAgent_Type.SHUTDOWN_AGENT,
+            shutdownAgent: { message: reason },
+          }),
+        );
+        this.removeAgent(agent, reason, {
+          state: TaskState.TASK_LOST,
+          reason: TaskStatus_Reason.AGENT_REMOVED,
+        });
+        link?.close(reason);
+      },
+    });
   }
 
   /**
@@ -1467,13 +1497,20 @@ export class Master {
       this.counters.offersSent += offers.length;
       this.send(framework, create(EventSchema, { type: Event_Type.OFFERS, offers: { offers } }));
     }
+    this.maintenance.tick();
     this.timers.allocationRun.observeSince(started);
   }
 
   private makeOffer(allocation: Allocation): Offer | undefined {
     const framework = this.frameworks.get(allocation.frameworkId);
     const agent = this.agents.get(allocation.agentId);
-    if (!framework?.stream || !framework.active || !agent?.link || agent.state !== 'registered') {
+    if (
+      !framework?.stream ||
+      !framework.active ||
+      !agent?.link ||
+      agent.state !== 'registered' ||
+      agent.deactivated
+    ) {
       this.recover(allocation.frameworkId, allocation.agentId, allocation.resources, 0);
       return undefined;
     }
@@ -1502,6 +1539,7 @@ export class Master {
     const offered = multiRole ? allocation.resources : allocation.resources.unallocate();
     const executorIds = [...(framework.executors.get(agent.id)?.keys() ?? [])].map((value) => ({ value }));
     const [host, portText] = agent.pid.slice(agent.pid.indexOf('@') + 1).split(':');
+    const unavailability = this.maintenance.offerUnavailability(agent);
     return create(OfferSchema, {
       id: { value: id },
       frameworkId: { value: framework.id },
@@ -1517,6 +1555,7 @@ export class Master {
       executorIds,
       ...(multiRole ? { allocationInfo: { role: allocation.role } } : {}),
       ...(agent.info.domain ? { domain: agent.info.domain } : {}),
+      ...(unavailability ? { unavailability } : {}),
     });
   }
 
@@ -1561,6 +1600,8 @@ export class Master {
   private registerAgent(link: AgentLink, register: RegisterAgent): AgentRecord | undefined {
     const info = register.agentInfo;
     if (!info) return this.refuse(link, 'REGISTER without agent_info');
+    const down = this.maintenance.registrationRefusal(info.hostname, register.pid);
+    if (down !== undefined) return this.refuse(link, down);
     const resources = this.agentResources(info, register.checkpointedResources);
     if ('error' in resources) return this.refuse(link, resources.error);
     const { total } = resources;
@@ -1659,6 +1700,8 @@ export class Master {
     const id = info?.id?.value ?? '';
     if (!info || id === '') return this.refuse(link, 'REREGISTER without agent_info.id');
     if (this.goneAgents.has(id)) return this.refuse(link, 'Agent has been marked gone');
+    const down = this.maintenance.registrationRefusal(info.hostname, reregister.pid);
+    if (down !== undefined) return this.refuse(link, down);
     const fromAgent = this.agentResources(info, reregister.checkpointedResources);
     if ('error' in fromAgent) return this.refuse(link, fromAgent.error);
     let agent = this.agents.get(id);
@@ -1826,6 +1869,7 @@ export class Master {
       if (totalChanged) this.allocator.updateAgent(id, total);
       this.allocator.activateAgent(id);
     }
+    this.maintenance.agentReregistered(registered);
     this.log.info({ agentId: id, tasks: reregister.tasks.length }, 'agent re-registered');
     link.send(
       create(MasterToAgentSchema, {

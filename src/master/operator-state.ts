@@ -42,7 +42,7 @@ export function agentMessage(master: Master, agent: AgentRecord): Response_GetAg
   return create(Response_GetAgents_AgentSchema, {
     agentInfo: agent.info,
     active: agentActive(agent),
-    deactivated: false,
+    deactivated: agent.deactivated === true,
     version: agent.version,
     pid: agent.pid,
     registeredTime: timeInfo(agent.registeredTime),
@@ -51,7 +51,13 @@ export function agentMessage(master: Master, agent: AgentRecord): Response_GetAg
     allocatedResources: messages(master.ledger.agentUsed(agent.id)),
     offeredResources: messages(master.ledger.agentOffered(agent.id)),
     capabilities: agent.capabilities.map((type) => ({ type })),
+    ...drainInfo(master, agent.id),
   });
+}
+
+function drainInfo(master: Master, agentId: string) {
+  const info = master.maintenance.drainInfo(agentId);
+  return info ? { drainInfo: info } : {};
 }
 
 export function frameworkMessage(
@@ -86,6 +92,7 @@ export function frameworkMessage(
       ? {}
       : { unregisteredTime: timeInfo(framework.unregisteredTime) }),
     offers,
+    inverseOffers: master.maintenance.inverseOffersOf(framework.id),
     allocatedResources: messages(master.ledger.frameworkUsed(framework.id)),
     offeredResources: messages(master.ledger.frameworkOffered(framework.id)),
   });

@@ -27,6 +27,7 @@ import { allocationOperatorCalls } from './operator-allocation-calls.js';
 import { operatorApiHandler } from './operator-api.js';
 import { masterOperatorCalls } from './operator-calls.js';
 import { OperatorEventHub } from './operator-events.js';
+import { maintenanceOperatorCalls, registerMaintenanceEndpoints } from './operator-maintenance-calls.js';
 import { LocalStoreRegistry } from './registry/local-store.js';
 import { parseWeights } from './roles.js';
 import { schedulerApiHandler } from './scheduler-api.js';
@@ -134,6 +135,7 @@ export async function startMaster(
       false,
     );
   }
+  master.maintenance.recover(previous.maintenance, previous.agentControl);
   master.recoverAgents(
     Object.values(previous.agents).filter((agent) => previous.unreachable[agent.id] === undefined),
     flags.agent_reregister_timeout,
@@ -159,7 +161,12 @@ export async function startMaster(
     files,
     events: operatorEvents,
   });
-  http.route('master', '/api/v1', operatorApiHandler([operatorCalls, allocationOperatorCalls(master)]));
+  http.route(
+    'master',
+    '/api/v1',
+    operatorApiHandler([operatorCalls, allocationOperatorCalls(master), maintenanceOperatorCalls(master)]),
+  );
+  registerMaintenanceEndpoints(http, master);
   registerLegacyAllocationEndpoints(http, master);
   registerLegacyEndpoints(http, master, { flags, hostname, address: bound, clock });
 

@@ -187,12 +187,23 @@ function dispatch(master: Master, framework: FrameworkRecord, call: Call): HttpR
     case Call_Type.RECONCILE_OPERATIONS:
       master.reconcileOperations(framework, call.reconcileOperations!.operations);
       return accepted();
-    case Call_Type.REQUEST:
     case Call_Type.ACCEPT_INVERSE_OFFERS:
-    case Call_Type.DECLINE_INVERSE_OFFERS:
+    case Call_Type.DECLINE_INVERSE_OFFERS: {
+      // Advisory: the answer shows in the maintenance status (maintenance.ts).
+      const accept = call.type === Call_Type.ACCEPT_INVERSE_OFFERS;
+      const answer = accept ? call.acceptInverseOffers! : call.declineInverseOffers!;
+      master.maintenance.answerInverseOffers(
+        framework,
+        answer.inverseOfferIds.map((o) => o.value),
+        accept,
+        refuseSeconds(answer.filters?.refuseSeconds),
+      );
+      return accepted();
+    }
+    case Call_Type.REQUEST:
     case Call_Type.ACKNOWLEDGE_OPERATION_STATUS:
-      // The built-in allocator ignores requests; inverse offers and operation feedback come with
-      // maintenance and reservations, and until then there is nothing to record or answer.
+      // The built-in allocator ignores requests; operation feedback is not tracked yet, so there
+      // is nothing to record or answer.
       return accepted();
     case Call_Type.UPDATE_FRAMEWORK: {
       const update = call.updateFramework!;

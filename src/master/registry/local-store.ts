@@ -79,7 +79,11 @@ export class LocalStoreRegistry implements Registry {
       const parsed = JSON.parse(text) as { version?: number; state?: RegistryState };
       if (parsed.version !== FORMAT_VERSION || !parsed.state)
         throw new Error(`unknown format ${parsed.version}`);
-      return { ...emptyRegistryState(), ...parsed.state };
+      // Snapshots written before a field existed lack it: each missing field takes its default.
+      const empty = emptyRegistryState();
+      const state = { ...empty, ...parsed.state };
+      state.maintenance = { ...empty.maintenance, ...parsed.state.maintenance };
+      return state;
     } catch (err) {
       return fail('INTERNAL', { detail: `registry ${this.path} is unreadable: ${(err as Error).message}` });
     }

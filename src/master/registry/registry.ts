@@ -1,6 +1,7 @@
 /**
  * The master's durable state (mesos-internals.md section 5.4): which agents were admitted, which
- * are unreachable or gone, role weights and quota (and later maintenance). Frameworks, tasks and
+ * are unreachable or gone, role weights and quota, maintenance (schedule, machines down) and agents
+ * deactivated or drained by an operator. Frameworks, tasks and
  * offers are never stored: they are rebuilt from agents and schedulers after a restart.
  *
  * Operations are small typed records applied in order; a store writes a whole new snapshot, so a
@@ -21,6 +22,39 @@ export interface RegistryState {
   weights: Record<string, number>;
   /** role → its quota (UPDATE_QUOTA), resource name → amount. */
   quota: Record<string, StoredQuota>;
+  /** The maintenance schedule and the machines brought down (maintenance.ts). */
+  maintenance: StoredMaintenance;
+  /** agent id → what an operator set: DEACTIVATE_AGENT, DRAIN_AGENT. */
+  agentControl: Record<string, StoredAgentControl>;
+}
+
+/** A machine as the schedule names it (MachineID): at least one of the two. */
+export interface StoredMachine {
+  hostname?: string;
+  ip?: string;
+}
+
+export interface StoredWindow {
+  machines: StoredMachine[];
+  /** Unavailability start and duration in nanoseconds, as decimal strings (int64). */
+  start: string;
+  duration?: string;
+}
+
+export interface StoredMaintenance {
+  windows: StoredWindow[];
+  /** Machines in DOWN mode (START_MAINTENANCE, `/machine/down`); always in `windows` too. */
+  down: StoredMachine[];
+}
+
+export interface StoredAgentControl {
+  deactivated: boolean;
+  drain?: {
+    state: 'DRAINING' | 'DRAINED';
+    /** Nanoseconds as a decimal string; absent: each task's own kill policy. */
+    maxGracePeriod?: string;
+    markGone: boolean;
+  };
 }
 
 export interface StoredQuota {
@@ -36,7 +70,11 @@ export type RegistryOperation =
   | { type: 'remove-agent'; agentId: string }
   | { type: 'update-weights'; weights: Record<string, number> }
   /** Sets a role's quota; `quota` undefined removes it. */
-  | { type: 'update-quota'; role: string; quota: StoredQuota | undefined };
+  | { type: 'update-quota'; role: string; quota: StoredQuota | undefined }
+  /** Replaces the schedule and the DOWN machines (maintenance.ts validated them together). */
+  | { type: 'update-maintenance'; maintenance: StoredMaintenance }
+  /** Sets an agent's operator control; `control` undefined clears it. */
+  | { type: 'update-agent-control'; agentId: string; control: StoredAgentControl | undefined };
 
 export interface Registry {
   /** The state as of the last successful store. */
@@ -47,7 +85,15 @@ export interface Registry {
 }
 
 export function emptyRegistryState(): RegistryState {
-  return { masterId: undefined, agents: {}, unreachable: {}, weights: {}, quota: {} };
+  return {
+    masterId: undefined,
+    agents: {},
+    unreachable: {},
+    weights: {},
+    quota: {},
+    maintenance: { windows: [], down: [] },
+    agentControl: {},
+  };
 }
 
 /** Pure: the state after one operation. */
@@ -66,9 +112,11 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): Reg
     case 'remove-agent': {
       const agents = { ...state.agents };
       const unreachable = { ...state.unreachable };
+      const agentControl = { ...state.agentControl };
       delete agents[op.agentId];
       delete unreachable[op.agentId];
-      return { ...state, agents, unreachable };
+      delete agentControl[op.agentId];
+      return { ...state, agents, unreachable, agentControl };
     }
     case 'update-weights':
       return { ...state, weights: { ...op.weights } };
@@ -77,6 +125,14 @@ export function applyOperation(state: RegistryState, op: RegistryOperation): Reg
       if (op.quota === undefined) delete quota[op.role];
       else quota[op.role] = op.quota;
       return { ...state, quota };
+    }
+    case 'update-maintenance':
+      return { ...state, maintenance: op.maintenance };
+    case 'update-agent-control': {
+      const agentControl = { ...state.agentControl };
+      if (op.control === undefined) delete agentControl[op.agentId];
+      else agentControl[op.agentId] = op.control;
+      return { ...state, agentControl };
     }
   }
 }

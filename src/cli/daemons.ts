@@ -22,8 +22,13 @@ export function registerDaemonCommands(program: Command): void {
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
-    .argument('[flags...]', 'Mesos agent flags; --help lists them')
+    .argument('[flags...]', 'Mesos agent flags; --help lists them (`strata agent drain ID` drains one)')
     .action(async (flags: string[]) => {
+      if (flags[0] === 'drain') {
+        const { runAgentDrain } = await import('./operator.js');
+        process.exitCode = await runAgentDrain(flags.slice(1));
+        return;
+      }
       const { runAgentCommand } = await import('../agent/main.js');
       process.exitCode = await runAgentCommand(flags);
     });

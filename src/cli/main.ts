@@ -11,6 +11,7 @@ import { registerDoctor } from './doctor.js';
 import { registerExecute } from './execute.js';
 import { registerListings } from './listings.js';
 import { registerLocal } from './local.js';
+import { registerOperatorCommands } from './operator.js';
 import { registerTask } from './task.js';
 import { registerVersion } from './version.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerExecute(program);
   registerListings(program);
   registerTask(program);
+  registerOperatorCommands(program);
   return program;
 }
 

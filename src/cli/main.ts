@@ -6,13 +6,16 @@ import { Command } from 'commander';
 import { isStrataError } from '../common/errors.js';
 import { STRATA_VERSION } from '../common/version.js';
 import { CliError } from './api.js';
+import { registerCompletion } from './completion.js';
 import { registerDaemonCommands } from './daemons.js';
 import { registerDoctor } from './doctor.js';
+import { registerEvents } from './events.js';
 import { registerExecute } from './execute.js';
 import { registerListings } from './listings.js';
 import { registerLocal } from './local.js';
 import { registerOperatorCommands } from './operator.js';
 import { registerTask } from './task.js';
+import { registerTop } from './top.js';
 import { registerVersion } from './version.js';
 
 export function buildProgram(): Command {
@@ -35,6 +38,9 @@ export function buildProgram(): Command {
   registerListings(program);
   registerTask(program);
   registerOperatorCommands(program);
+  registerEvents(program);
+  registerTop(program);
+  registerCompletion(program);
   return program;
 }
 

@@ -16,6 +16,7 @@ import {
   TaskStatus_Reason,
 } from '../../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, Event_Type } from '../../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { eventually } from '../../support/eventually.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../../support/processes.js';
 import { post, TestScheduler, withTimeout } from '../../support/scheduler-client.js';
 
@@ -50,20 +51,6 @@ function killProcessesUnder(directory: string): void {
     } catch {
       // already gone
     }
-  }
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
   }
 }
 

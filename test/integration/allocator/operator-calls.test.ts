@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { WireMediaType } from '../../../src/wire/codec.js';
 import { Call_Type, Response_Type } from '../../../src/wire/gen/mesos/v1/master/master_pb.js';
+import { eventually } from '../../support/eventually.js';
 import { operatorCall } from '../../support/operator-client.js';
 import { freePort, StrataProcess, startAgentProcess, tempDir } from '../../support/processes.js';
 
@@ -22,20 +22,6 @@ const reservedTo = (role: string, name: string, value: number) => ({
   scalar: { value },
   reservations: [{ type: DYNAMIC, role, principal: 'operator' }],
 });
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('operator calls for reservations, volumes, weights and quota', { timeout: 120_000 }, () => {
   const workDir = tempDir('master-allocation');

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   type Offer,
@@ -17,6 +16,7 @@ import {
   TaskState,
 } from '../../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, Event_Type } from '../../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { eventually } from '../../support/eventually.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../../support/processes.js';
 import { post, TestScheduler } from '../../support/scheduler-client.js';
 
@@ -184,20 +184,6 @@ function task(offer: Offer, id: string, command: string, withVolume: boolean) {
     command: { value: command },
     resources: [reserved('cpus', 0.1), reserved('mem', 16), ...(withVolume ? [volume('vol1', 100)] : [])],
   };
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 const json = { 'Content-Type': 'application/json', Accept: 'application/json' };

@@ -1,0 +1,120 @@
+/**
+ * The helper binaries the provisioner runs for what Node cannot do (mount, mknod, xattrs, GNU tar,
+ * cp -a, zstd). One module, so tests and other hosts can see every external call in one place.
+ */
+import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class HelperError extends Error {
+  constructor(
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderr: string,
+  ) {
+    super(
+      `${command} exited ${code ?? 'by signal'}: ${stderr.trim().split('\n').slice(-3).join('; ') || '(no output)'}`,
+    );
+  }
+}
+
+/** Runs a helper to completion; rejects with its stderr when it fails. */
+export function run(
+  command: string,
+  args: readonly string[],
+  options: SpawnOptions = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 64 * 1024) stderr += d;
+    });
+    child.on('error', (e) => reject(new HelperError(command, null, e.message)));
+    child.on('close', (code) => {
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new HelperError(`${command} ${args.slice(0, 3).join(' ')}`, code, stderr));
+    });
+  });
+}
+
+const found = new Map<string, boolean>();
+
+/** Whether `command` can be run (cached). */
+export function haveBinary(command: string): boolean {
+  let ok = found.get(command);
+  if (ok === undefined) {
+    ok = spawnSync(command, ['--version'], { stdio: 'ignore' }).error === undefined;
+    found.set(command, ok);
+  }
+  return ok;
+}
+
+/** GNU tar flags that keep everything a layer carries (host-setup.md §9.2). */
+export const TAR_EXTRACT_FLAGS = [
+  '-x',
+  '-f',
+  '-',
+  '--numeric-owner',
+  '--same-owner',
+  '--same-permissions',
+  '--xattrs',
+  '--xattrs-include=*',
+  '--no-acls',
+  '--warning=no-unknown-keyword',
+  '--warning=no-timestamp',
+];
+
+export async function mount(args: readonly string[], cwd?: string): Promise<void> {
+  await run('mount', args, cwd ? { cwd } : {});
+}
+
+/** Unmounts `target`; retries, then falls back to a lazy detach (Mesos does the same, MESOS-9196). */
+export async function unmount(target: string): Promise<void> {
+  let last: unknown;
+  for (let i = 0; i < 3; i++) {
+    try {
+      await run('umount', [target]);
+      return;
+    } catch (e) {
+      last = e;
+      if (!(await isMountPoint(target))) return;
+      await new Promise((r) => setTimeout(r, 50 * (i + 1)));
+    }
+  }
+  try {
+    await run('umount', ['-l', target]);
+  } catch {
+    if (await isMountPoint(target)) throw last;
+  }
+}
+
+export async function isMountPoint(path: string): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const escaped = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return text.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+/** Creates overlay whiteouts (0/0 character devices), all in one process. */
+export async function mknodWhiteouts(paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  await run('sh', ['-c', 'for p do mknod -m 000 -- "$p" c 0 0 || exit 1; done', 'sh', ...paths]);
+}
+
+export async function setXattr(name: string, value: string, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  await run('setfattr', ['-h', '-n', name, '-v', value, '--', ...paths]);
+}
+
+export async function removeXattr(name: string, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  await run('setfattr', ['-h', '-x', name, '--', ...paths]);
+}

@@ -1,0 +1,370 @@
+/**
+ * The provisioner: image → container root filesystem. The containerizer calls
+ * `provision(containerId, image)`, `destroy(containerId)`, `recover(liveContainerIds)` and
+ * `prune(excludedImages)`; nothing else is shared with it.
+ *
+ * State, as in Mesos (mesos-internals.md §2.5), under `<work_dir>/provisioner`:
+ *   containers/<id>/rootfses.json                      what was provisioned (for recovery and GC)
+ *   containers/<id>/backends/<backend>/rootfses/<uuid> the rootfs
+ *   containers/<id>/backends/<backend>/scratch/<uuid>  overlay upper/work and layer links
+ *   containers/<id>/containers/<child>/...             nested containers
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { fail } from '../../common/errors.js';
+import { loadDockerConfig } from './auth.js';
+import { type Backend, type BackendName, backendByName, listDir } from './backends.js';
+import { gcDue, type ImageGcConfig, parseImageGcConfig } from './gc.js';
+import { LocalArchiveSource } from './local.js';
+import { hostPlatform, type ImageConfig, type Platform } from './manifest.js';
+import { formatReference } from './reference.js';
+import { RegistryClient } from './registry.js';
+import type { ImageSource } from './source.js';
+import { ImageStore, type ProgressListener } from './store.js';
+
+/** A top-level container id, or the chain root → … → nested container. */
+export type ContainerRef = string | readonly string[];
+
+/** Mesos' Image (JSON shape) or just a docker image name. */
+export type ImageSpec =
+  | string
+  | { readonly type?: string; readonly docker?: { readonly name: string }; readonly cached?: boolean };
+
+export interface ProvisionerOptions {
+  /** The agent's `--work_dir`; state goes to `<work_dir>/provisioner`. */
+  readonly workDir: string;
+  /** `--docker_store_dir` (default /tmp/mesos/store/docker, as Mesos). */
+  readonly dockerStoreDir?: string;
+  /** `--docker_registry`: a registry URL, or an absolute directory of image tarballs. */
+  readonly dockerRegistry?: string;
+  /** `--docker_config`: path to, or inline, docker config.json. */
+  readonly dockerConfig?: string;
+  /** `--image_provisioner_backend` (default overlay). */
+  readonly backend?: BackendName;
+  /** `--image_gc_config`. */
+  readonly imageGcConfig?: string;
+  readonly platform?: Platform;
+  readonly insecureRegistries?: readonly string[];
+  readonly maxConcurrentDownloads?: number;
+  /** Registry request attempts (default 4). */
+  readonly registryAttempts?: number;
+  readonly registryBackoffMs?: number;
+  readonly fetch?: typeof fetch;
+}
+
+export interface ProvisionOptions {
+  /** Bytes per layer as the pull goes (for TASK_STARTING messages and operators). */
+  readonly onProgress?: ProgressListener;
+  readonly signal?: AbortSignal;
+}
+
+export interface ProvisionInfo {
+  readonly rootfs: string;
+  readonly rootfsId: string;
+  readonly backend: BackendName;
+  readonly config: ImageConfig;
+  readonly image: {
+    readonly reference: string;
+    readonly manifestDigest: string | undefined;
+    readonly configDigest: string;
+  };
+  /** Layer roots, bottom → top. */
+  readonly layers: readonly string[];
+  /** Writable dirs that belong to the container's disk usage (overlay upper/work). */
+  readonly ephemeralVolumes: readonly string[];
+}
+
+export interface PruneResult {
+  readonly removedImages: readonly string[];
+  readonly removedLayers: readonly string[];
+  readonly freedBytes: number;
+}
+
+interface RootfsRecord {
+  readonly id: string;
+  readonly backend: BackendName;
+  readonly reference: string;
+  readonly configDigest: string;
+  readonly diffIds: readonly string[];
+}
+
+const SAFE_ID = /^[A-Za-z0-9_.\-@:]{1,242}$/;
+
+function chain(id: ContainerRef): readonly string[] {
+  const parts = typeof id === 'string' ? [id] : id;
+  if (parts.length === 0) fail('ID_INVALID', { kind: 'container id', value: '', detail: 'empty' });
+  for (const p of parts)
+    if (!SAFE_ID.test(p) || p === '.' || p === '..')
+      fail('ID_INVALID', { kind: 'container id', value: p, detail: 'not usable as a directory name' });
+  return parts;
+}
+
+function imageName(image: ImageSpec): { name: string; cached: boolean } {
+  if (typeof image === 'string') return { name: image, cached: true };
+  if (image.type !== undefined && image.type !== 'DOCKER')
+    fail('IMAGE_REFERENCE_INVALID', {
+      reference: JSON.stringify(image),
+      detail: `image type ${image.type} is not supported (docker only)`,
+    });
+  if (!image.docker?.name)
+    fail('IMAGE_REFERENCE_INVALID', { reference: JSON.stringify(image), detail: 'no docker.name' });
+  return { name: image.docker.name, cached: image.cached ?? true };
+}
+
+export class Provisioner {
+  readonly store: ImageStore;
+  readonly backend: Backend;
+  readonly root: string;
+  readonly gcConfig: ImageGcConfig | undefined;
+  private provisioning = 0;
+  private gcTimer: NodeJS.Timeout | undefined;
+
+  private constructor(options: ProvisionerOptions, store: ImageStore) {
+    this.store = store;
+    this.backend = backendByName(options.backend ?? 'overlay');
+    this.root = join(options.workDir, 'provisioner');
+    this.gcConfig = parseImageGcConfig(options.imageGcConfig);
+  }
+
+  static async create(options: ProvisionerOptions): Promise<Provisioner> {
+    const platform = options.platform ?? hostPlatform();
+    const registry = options.dockerRegistry ?? 'https://registry-1.docker.io';
+    let source: ImageSource;
+    let defaultRegistry: string;
+    if (isAbsolute(registry)) {
+      source = new LocalArchiveSource(registry, platform);
+      defaultRegistry = 'local';
+    } else {
+      const client = new RegistryClient({
+        defaultRegistry: registry,
+        credentials: loadDockerConfig(options.dockerConfig),
+        platform,
+        ...(options.insecureRegistries ? { insecureRegistries: options.insecureRegistries } : {}),
+        ...(options.registryAttempts ? { attempts: options.registryAttempts } : {}),
+        ...(options.registryBackoffMs !== undefined ? { backoffMs: options.registryBackoffMs } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      source = client;
+      defaultRegistry = client.defaultHost;
+    }
+    const store = new ImageStore({
+      storeDir: options.dockerStoreDir ?? '/tmp/mesos/store/docker',
+      source,
+      defaultRegistry,
+      ...(options.maxConcurrentDownloads ? { maxConcurrentDownloads: options.maxConcurrentDownloads } : {}),
+    });
+    await store.init();
+    const p = new Provisioner(options, store);
+    await mkdir(join(p.root, 'containers'), { recursive: true, mode: 0o700 });
+    return p;
+  }
+
+  containerDir(id: ContainerRef): string {
+    return join(this.root, ...chain(id).flatMap((p) => ['containers', p]));
+  }
+
+  /** Pulls (or finds) the image and builds a rootfs for the container. */
+  async provision(
+    containerId: ContainerRef,
+    image: ImageSpec,
+    opts: ProvisionOptions = {},
+  ): Promise<ProvisionInfo> {
+    const { name, cached } = imageName(image);
+    const dir = this.containerDir(containerId);
+    const container = chain(containerId).join('.');
+    this.provisioning++;
+    try {
+      const pulled = await this.store.get(name, {
+        cached,
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const id = randomUUID();
+      const backendDir = join(dir, 'backends', this.backend.name);
+      const rootfs = join(backendDir, 'rootfses', id);
+      const scratch = join(backendDir, 'scratch', id);
+      await mkdir(rootfs, { recursive: true, mode: 0o755 });
+      const record: RootfsRecord = {
+        id,
+        backend: this.backend.name,
+        reference: pulled.reference,
+        configDigest: pulled.configDigest,
+        diffIds: pulled.diffIds,
+      };
+      // Recorded before the backend runs, so a crash in between is still cleaned up by recover.
+      await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
+      const layers = await Promise.all(
+        pulled.diffIds.map(async (d) => ({
+          path: this.store.layerPath(d),
+          meta: await this.store.layerMeta(d),
+        })),
+      );
+      try {
+        await this.backend.provision(layers, rootfs, scratch, container);
+      } catch (e) {
+        await this.backend.destroy(rootfs, scratch, container).catch(() => {});
+        await this.writeRecords(
+          dir,
+          (await this.readRecords(dir)).filter((r) => r.id !== id),
+        );
+        throw e;
+      }
+      return {
+        rootfs,
+        rootfsId: id,
+        backend: this.backend.name,
+        config: pulled.config,
+        image: {
+          reference: pulled.reference,
+          manifestDigest: pulled.manifestDigest,
+          configDigest: pulled.configDigest,
+        },
+        layers: pulled.layerPaths,
+        ephemeralVolumes:
+          this.backend.name === 'overlay' ? [join(scratch, 'upper'), join(scratch, 'work')] : [],
+      };
+    } finally {
+      this.provisioning--;
+    }
+  }
+
+  /** Pulls an image into the store without provisioning anything. */
+  async pull(image: ImageSpec, opts: ProvisionOptions = {}) {
+    const { name, cached } = imageName(image);
+    return this.store.get(name, { cached, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  }
+
+  /** Destroys every rootfs of the container (nested containers first); false when it had none. */
+  async destroy(containerId: ContainerRef): Promise<boolean> {
+    return this.destroyDir(this.containerDir(containerId), chain(containerId).join('.'));
+  }
+
+  private async destroyDir(dir: string, container: string): Promise<boolean> {
+    const children = await listDir(join(dir, 'containers'));
+    const existed = children.length > 0 || (await listDir(dir)).length > 0;
+    for (const child of children)
+      await this.destroyDir(join(dir, 'containers', child), `${container}.${child}`);
+    for (const backendName of await listDir(join(dir, 'backends'))) {
+      let backend: Backend;
+      try {
+        backend = backendByName(backendName);
+      } catch {
+        continue;
+      }
+      const base = join(dir, 'backends', backendName);
+      for (const id of await listDir(join(base, 'rootfses')))
+        await backend.destroy(join(base, 'rootfses', id), join(base, 'scratch', id), container);
+    }
+    await rm(dir, { recursive: true, force: true });
+    return existed;
+  }
+
+  /**
+   * After an agent restart: keeps the rootfses of `live` containers (and their ancestors' records),
+   * destroys everything else.
+   */
+  async recover(live: readonly ContainerRef[]): Promise<{ destroyed: string[] }> {
+    const keep = new Set(live.map((id) => chain(id).join('/')));
+    const destroyed: string[] = [];
+    const walk = async (dir: string, path: string[]) => {
+      for (const child of await listDir(join(dir, 'containers'))) {
+        const childPath = [...path, child];
+        const childDir = join(dir, 'containers', child);
+        const key = childPath.join('/');
+        if (keep.has(key) || [...keep].some((k) => k.startsWith(`${key}/`))) await walk(childDir, childPath);
+        else {
+          await this.destroyDir(childDir, childPath.join('.'));
+          destroyed.push(childPath.join('.'));
+        }
+      }
+    };
+    await walk(this.root, []);
+    return { destroyed };
+  }
+
+  /** Images and layers used by provisioned containers. */
+  async inUse(): Promise<{ references: Set<string>; diffIds: Set<string> }> {
+    const references = new Set<string>();
+    const diffIds = new Set<string>();
+    const walk = async (dir: string) => {
+      for (const r of await this.readRecords(dir)) {
+        references.add(r.reference);
+        for (const d of r.diffIds) diffIds.add(d);
+      }
+      for (const child of await listDir(join(dir, 'containers'))) await walk(join(dir, 'containers', child));
+    };
+    for (const child of await listDir(join(this.root, 'containers')))
+      await walk(join(this.root, 'containers', child));
+    return { references, diffIds };
+  }
+
+  /**
+   * Image GC (mark and sweep): keeps images used by provisioned containers and the excluded ones
+   * (argument plus `--image_gc_config`); drops every other image record, then every layer no kept
+   * image or container uses, then unreferenced blobs. Refused while a pull or provision runs.
+   */
+  async prune(excludedImages: readonly ImageSpec[] = []): Promise<PruneResult> {
+    if (this.store.inFlight > 0 || this.provisioning > 0)
+      fail('PROVISIONER_GC_BUSY', { detail: 'an image pull or provision is in progress' });
+    const { references, diffIds } = await this.inUse();
+    for (const img of [...excludedImages, ...(this.gcConfig?.excludedImages ?? [])])
+      references.add(formatReference(this.store.canonical(imageName(img).name)));
+    const removedImages: string[] = [];
+    for (const img of await this.store.images()) {
+      if (references.has(img.reference)) {
+        for (const d of img.diffIds) diffIds.add(d);
+        continue;
+      }
+      await this.store.removeImage(img.reference);
+      removedImages.push(img.reference);
+    }
+    const removedLayers: string[] = [];
+    let freedBytes = 0;
+    for (const layer of await this.store.layers()) {
+      if (diffIds.has(layer)) continue;
+      freedBytes += await this.store.removeLayer(layer);
+      removedLayers.push(layer);
+    }
+    await this.store.sweepBlobs();
+    return { removedImages, removedLayers, freedBytes };
+  }
+
+  /** Starts the `--image_gc_config` watch: prune when the store's disk has less than headroom free. */
+  startGc(onResult?: (r: PruneResult | Error) => void): void {
+    const config = this.gcConfig;
+    if (!config || this.gcTimer) return;
+    this.gcTimer = setInterval(() => {
+      void (async () => {
+        try {
+          const s = await statfs(this.store.dir);
+          if (!gcDue({ blocks: s.blocks, bavail: s.bavail }, config.headroom)) return;
+          onResult?.(await this.prune());
+        } catch (e) {
+          onResult?.(e as Error);
+        }
+      })();
+    }, config.watchIntervalMs);
+    this.gcTimer.unref();
+  }
+
+  stopGc(): void {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.gcTimer = undefined;
+  }
+
+  private async readRecords(dir: string): Promise<RootfsRecord[]> {
+    try {
+      return JSON.parse(await readFile(join(dir, 'rootfses.json'), 'utf8')) as RootfsRecord[];
+    } catch {
+      return [];
+    }
+  }
+
+  private async writeRecords(dir: string, records: readonly RootfsRecord[]): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, 'rootfses.json');
+    await writeFile(`${path}.part`, JSON.stringify(records));
+    await rename(`${path}.part`, path);
+  }
+}

@@ -1,0 +1,402 @@
+/**
+ * Docker Registry HTTP API v2 client on Node's fetch: the full Accept list, manifest lists / OCI
+ * indexes resolved to the agent's platform, Bearer token auth (challenge → token endpoint) and Basic
+ * auth from `--docker_config`, redirects followed by hand (the Authorization header is dropped when
+ * a redirect leaves the registry's origin, e.g. for pre-signed storage URLs), and retries with
+ * exponential backoff on network errors, 429 and 5xx.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { fail, StrataError } from '../../common/errors.js';
+import { basicHeader, type Challenge, type Credential, parseChallenges } from './auth.js';
+import {
+  type Descriptor,
+  formatPlatform,
+  layerCompression,
+  MANIFEST_ACCEPT,
+  type ParsedManifest,
+  type Platform,
+  parseManifest,
+  selectPlatform,
+} from './manifest.js';
+import { formatReference, type ImageReference } from './reference.js';
+import type { ImageSource, LayerSource, ResolvedImage } from './source.js';
+
+export interface RegistryClientOptions {
+  /** `--docker_registry` when it is a URL: the registry for names that carry no host. */
+  readonly defaultRegistry: string;
+  readonly credentials: ReadonlyMap<string, Credential>;
+  readonly platform: Platform;
+  /** Attempts per request (network errors, 429, 5xx); default 4. */
+  readonly attempts?: number;
+  /** First backoff in ms, doubled each retry (with jitter); default 200. */
+  readonly backoffMs?: number;
+  /** Hosts spoken to over plain http; loopback hosts always are. */
+  readonly insecureRegistries?: readonly string[];
+  readonly fetch?: typeof fetch;
+  readonly userAgent?: string;
+  /** Per-request timeout for headers, ms; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+const MAX_MANIFEST = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 10;
+
+interface CachedToken {
+  readonly token: string;
+  readonly expires: number;
+}
+
+export class RegistryClient implements ImageSource {
+  private readonly fetchFn: typeof fetch;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+  private readonly tokens = new Map<string, CachedToken>();
+  /** Last challenge seen per registry, so later requests authenticate up front. */
+  private readonly challenges = new Map<string, Challenge>();
+  private readonly defaultUrl: URL;
+
+  constructor(private readonly options: RegistryClientOptions) {
+    this.fetchFn = options.fetch ?? fetch;
+    this.attempts = Math.max(1, options.attempts ?? 4);
+    this.backoffMs = options.backoffMs ?? 200;
+    this.defaultUrl = new URL(
+      /^[a-z]+:\/\//i.test(options.defaultRegistry)
+        ? options.defaultRegistry
+        : `https://${options.defaultRegistry}`,
+    );
+  }
+
+  get defaultHost(): string {
+    return this.defaultUrl.host;
+  }
+
+  /** Base URL (`scheme://host[:port]`) of a registry host. */
+  baseUrl(host: string): string {
+    if (host === this.defaultUrl.host) return `${this.defaultUrl.protocol}//${host}`;
+    const bare = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const loopback = bare === 'localhost' || bare === '::1' || bare.startsWith('127.');
+    const insecure = loopback || (this.options.insecureRegistries ?? []).includes(host);
+    return `${insecure ? 'http' : 'https'}://${host}`;
+  }
+
+  async resolve(ref: ImageReference & { registry: string }, _signal?: AbortSignal): Promise<ResolvedImage> {
+    const image = formatReference(ref);
+    const first = await this.getManifest(ref, ref.digest ?? (ref.tag as string), image);
+    let manifest = first.parsed;
+    let manifestDigest = first.digest;
+    let manifestBytes = first.bytes;
+    if (manifest.kind === 'index') {
+      const chosen = selectPlatform(manifest.manifests, this.options.platform);
+      if (!chosen)
+        fail('IMAGE_NO_MATCHING_PLATFORM', {
+          image,
+          platform: formatPlatform(this.options.platform),
+          available:
+            manifest.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : '?')).join(', ') ||
+            'none',
+        });
+      const second = await this.getManifest(ref, chosen.digest, image);
+      if (second.parsed.kind !== 'image')
+        fail('IMAGE_MANIFEST_UNSUPPORTED', { image, detail: 'an index entry points at another index' });
+      manifest = second.parsed;
+      manifestDigest = second.digest;
+      manifestBytes = second.bytes;
+    }
+    const { config, layers } = manifest as Extract<ParsedManifest, { kind: 'image' }>;
+    const configBytes = await this.getBlobBytes(ref, config, image, 'image config');
+    return {
+      image,
+      manifestDigest,
+      manifestBytes,
+      configDigest: config.digest,
+      configBytes,
+      layers: layers.map((l, i) => this.layerSource(ref, l, image, i)),
+    };
+  }
+
+  private layerSource(
+    ref: ImageReference & { registry: string },
+    d: Descriptor,
+    image: string,
+    index: number,
+  ): LayerSource {
+    return {
+      digest: d.digest,
+      size: d.size,
+      compression: layerCompression(d.mediaType, image, index),
+      open: async (signal) => {
+        const res = await this.blobResponse(ref, d, image, signal);
+        if (!res.body)
+          fail('IMAGE_REGISTRY_ERROR', {
+            registry: ref.registry,
+            httpStatus: res.status,
+            what: `layer ${d.digest}`,
+            image,
+            detail: 'empty body',
+          });
+        return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      },
+    };
+  }
+
+  private async getManifest(
+    ref: ImageReference & { registry: string },
+    tagOrDigest: string,
+    image: string,
+  ): Promise<{ bytes: Buffer; digest: string; parsed: ParsedManifest }> {
+    const url = `${this.baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${tagOrDigest}`;
+    const res = await this.request(ref, url, { accept: MANIFEST_ACCEPT }, image, 'manifest');
+    const bytes = await readLimited(res, MAX_MANIFEST, image);
+    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const expected = tagOrDigest.startsWith('sha256:')
+      ? tagOrDigest
+      : (res.headers.get('docker-content-digest') ?? undefined);
+    if (expected !== undefined && expected !== actual)
+      fail('IMAGE_DIGEST_MISMATCH', { what: `manifest ${tagOrDigest}`, image, expected, actual });
+    return {
+      bytes,
+      digest: actual,
+      parsed: parseManifest(bytes, res.headers.get('content-type') ?? undefined, image),
+    };
+  }
+
+  private async getBlobBytes(
+    ref: ImageReference & { registry: string },
+    d: Descriptor,
+    image: string,
+    what: string,
+  ): Promise<Buffer> {
+    const res = await this.blobResponse(ref, d, image);
+    const bytes = await readLimited(res, Math.max(d.size, MAX_MANIFEST), image);
+    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    if (actual !== d.digest) fail('IMAGE_DIGEST_MISMATCH', { what, image, expected: d.digest, actual });
+    return bytes;
+  }
+
+  private async blobResponse(
+    ref: ImageReference & { registry: string },
+    d: Descriptor,
+    image: string,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const url = `${this.baseUrl(ref.registry)}/v2/${ref.repository}/blobs/${d.digest}`;
+    try {
+      return await this.request(ref, url, {}, image, `blob ${d.digest}`, signal);
+    } catch (e) {
+      // Non-distributable ("foreign") layers live at the URLs the manifest lists.
+      if (!d.urls?.length || !(e instanceof StrataError)) throw e;
+      for (const u of d.urls) {
+        try {
+          return await this.request(ref, u, {}, image, `blob ${d.digest}`, signal, false);
+        } catch {}
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * One logical GET: authentication (at most one fresh challenge), redirects and retries. Returns
+   * a 2xx response with its body unread.
+   */
+  async request(
+    ref: ImageReference & { registry: string },
+    url: string,
+    headers: { accept?: string },
+    image: string,
+    what: string,
+    signal?: AbortSignal,
+    useAuth = true,
+  ): Promise<Response> {
+    let lastError: unknown;
+    let authRetried = false;
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (attempt > 1) await sleep(this.backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() / 2), signal);
+      let res: Response;
+      try {
+        const auth = useAuth ? await this.authorization(ref, image) : undefined;
+        res = await this.follow(
+          url,
+          { ...(headers.accept ? { accept: headers.accept } : {}), ...(auth ? { authorization: auth } : {}) },
+          signal,
+        );
+      } catch (e) {
+        if (e instanceof StrataError || signal?.aborted) throw e;
+        lastError = e;
+        continue;
+      }
+      if (res.ok) return res;
+      await res.body?.cancel().catch(() => {});
+      if (res.status === 401 && useAuth && !authRetried) {
+        const challenge = pickChallenge(res.headers.get('www-authenticate'));
+        if (challenge) {
+          authRetried = true;
+          this.challenges.set(ref.registry, challenge);
+          this.tokens.clear();
+          attempt--; // a challenge is not a failed attempt
+          continue;
+        }
+      }
+      if (res.status === 401 || res.status === 403)
+        fail('IMAGE_AUTH_FAILED', { registry: ref.registry, image, detail: `${res.status} for ${what}` });
+      if (res.status === 404)
+        fail('IMAGE_NOT_FOUND', { image, detail: `registry ${ref.registry} has no ${what}` });
+      if (res.status === 429 || res.status >= 500) {
+        lastError = new Error(`HTTP ${res.status}`);
+        const retryAfter = Number(res.headers.get('retry-after'));
+        if (Number.isFinite(retryAfter) && retryAfter > 0 && retryAfter < 30)
+          await sleep(retryAfter * 1000, signal);
+        continue;
+      }
+      fail('IMAGE_REGISTRY_ERROR', {
+        registry: ref.registry,
+        httpStatus: res.status,
+        what,
+        image,
+        detail: res.statusText,
+      });
+    }
+    return fail('IMAGE_REGISTRY_UNREACHABLE', {
+      registry: ref.registry,
+      image,
+      attempts: this.attempts,
+      detail:
+        lastError instanceof Error
+          ? lastError.cause instanceof Error
+            ? `${lastError.message}: ${lastError.cause.message}`
+            : lastError.message
+          : String(lastError),
+    });
+  }
+
+  /** GET with manual redirects; Authorization only goes to the origin it was meant for. */
+  private async follow(
+    url: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    let current = new URL(url);
+    const origin = current.origin;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const h: Record<string, string> = {
+        'user-agent': this.options.userAgent ?? 'strata-provisioner',
+        ...headers,
+      };
+      if (current.origin !== origin) delete h.authorization;
+      const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
+      const res = await this.fetchFn(current, {
+        headers: h,
+        redirect: 'manual',
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+        await res.body?.cancel().catch(() => {});
+        current = new URL(res.headers.get('location') as string, current);
+        continue;
+      }
+      return res;
+    }
+    throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`);
+  }
+
+  /** The Authorization header for `ref`'s registry: a Bearer token, Basic, or none. */
+  private async authorization(
+    ref: ImageReference & { registry: string },
+    image: string,
+  ): Promise<string | undefined> {
+    const credential = this.options.credentials.get(ref.registry);
+    const challenge = this.challenges.get(ref.registry);
+    if (!challenge) return undefined;
+    if (challenge.scheme === 'basic') {
+      const basic = credential ? basicHeader(credential) : undefined;
+      if (!basic)
+        fail('IMAGE_AUTH_FAILED', {
+          registry: ref.registry,
+          image,
+          detail: 'Basic auth asked for, but --docker_config has no credentials for it',
+        });
+      return basic;
+    }
+    if (challenge.scheme !== 'bearer') return undefined;
+    const scope = `repository:${ref.repository}:pull`;
+    const key = `${ref.registry} ${scope}`;
+    const cached = this.tokens.get(key);
+    if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
+    const realm = challenge.params.realm;
+    if (!realm)
+      fail('IMAGE_AUTH_FAILED', { registry: ref.registry, image, detail: 'Bearer challenge without realm' });
+    const tokenUrl = new URL(realm);
+    if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
+    tokenUrl.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    const basic = credential ? basicHeader(credential) : undefined;
+    if (basic) headers.authorization = basic;
+    let res: Response;
+    try {
+      res = await this.fetchFn(tokenUrl, {
+        headers,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+      });
+    } catch (e) {
+      throw new Error(`token endpoint ${tokenUrl.origin}: ${(e as Error).message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      fail('IMAGE_AUTH_FAILED', {
+        registry: ref.registry,
+        image,
+        detail: `token endpoint answered ${res.status}`,
+      });
+    }
+    const body = (await res.json().catch(() => ({}))) as {
+      token?: string;
+      access_token?: string;
+      expires_in?: number;
+    };
+    const token = body.token ?? body.access_token;
+    if (!token)
+      fail('IMAGE_AUTH_FAILED', {
+        registry: ref.registry,
+        image,
+        detail: 'token endpoint returned no token',
+      });
+    const lifetime = Math.max(60, Number(body.expires_in) || 60);
+    this.tokens.set(key, { token, expires: Date.now() + (lifetime - 10) * 1000 });
+    return `Bearer ${token}`;
+  }
+}
+
+function pickChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const all = parseChallenges(header);
+  return all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic');
+}
+
+async function readLimited(res: Response, limit: number, image: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  if (!res.body) return Buffer.alloc(0);
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      fail('IMAGE_MANIFEST_UNSUPPORTED', { image, detail: `document larger than ${limit} bytes` });
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StrataError } from '../../src/common/errors.js';
-import { isMountPoint } from '../../src/containerizer/provisioner/helpers.js';
+import { isMountPoint, overrideBinary } from '../../src/containerizer/provisioner/helpers.js';
 import { launchFromImage } from '../../src/containerizer/provisioner/launch.js';
 import { Provisioner, type ProvisionerOptions } from '../../src/containerizer/provisioner/provisioner.js';
 import type { LayerProgress } from '../../src/containerizer/provisioner/store.js';
@@ -577,6 +577,32 @@ describe('provisioner (real registry, umoci-built images)', { skip }, () => {
     await p.destroy('keep');
     const second = await p.prune();
     assert.equal(second.removedLayers.length, 1);
+  });
+
+  it('unpacks zstd layers, with the zstd binary and with the pure-JS fallback', async () => {
+    if (spawnSync('sh', ['-c', 'command -v zstd']).status !== 0) return;
+    const dir = join(work, 'zstd');
+    const tar = makeTar([
+      { name: 'etc', type: '5' },
+      { name: 'etc/z', data: 'zstd!\n'.repeat(10_000) },
+    ]);
+    writeOciLayout(dir, [
+      { tag: 'latest', layers: [tar, makeTar([{ name: 'top', data: 'x' }])], zstd: true },
+    ]);
+    push(`oci:${dir}:latest`, `docker://${registry.host}/strata/zstd:latest`);
+    for (const binary of [true, false]) {
+      overrideBinary('zstd', binary);
+      try {
+        const p = await provisioner();
+        const img = await p.pull('strata/zstd');
+        assert.equal(
+          readFileSync(join(img.layerPaths[0] as string, 'etc/z'), 'utf8'),
+          'zstd!\n'.repeat(10_000),
+        );
+      } finally {
+        overrideBinary('zstd', undefined);
+      }
+    }
   });
 
   it('mounts deep images: 100 layers fit the mount-option limit with relative lowerdirs', async () => {

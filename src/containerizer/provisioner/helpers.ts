@@ -47,6 +47,12 @@ export function run(
 
 const found = new Map<string, boolean>();
 
+/** Pretends a binary is (not) installed, e.g. to test the pure-JS zstd fallback. */
+export function overrideBinary(command: string, available: boolean | undefined): void {
+  if (available === undefined) found.delete(command);
+  else found.set(command, available);
+}
+
 /** Whether `command` can be run (cached). */
 export function haveBinary(command: string): boolean {
   let ok = found.get(command);

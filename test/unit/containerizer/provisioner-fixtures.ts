@@ -2,6 +2,7 @@
  * Test fixtures for the provisioner: a tiny tar writer (ustar + pax for long names/xattrs) and an
  * OCI layout writer, so tests can make exactly the layers they need (hostile ones included).
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,6 +88,8 @@ export interface LayoutImage {
   readonly layers: readonly Buffer[];
   readonly config?: Record<string, unknown>;
   readonly architecture?: string;
+  /** Compress layers with the zstd binary instead of gzip. */
+  readonly zstd?: boolean;
 }
 
 /** Writes (or adds to) an OCI layout at `dir`; returns the manifest digests by tag. */
@@ -100,7 +103,10 @@ export function writeOciLayout(dir: string, images: readonly LayoutImage[]): Rec
   };
   const out: Record<string, string> = {};
   const manifests = images.map((img) => {
-    const gz = img.layers.map((l) => gzipSync(l));
+    const gz = img.layers.map((l) =>
+      img.zstd ? execFileSync('zstd', ['-q', '-c'], { input: l }) : gzipSync(l),
+    );
+    const layerType = `application/vnd.oci.image.layer.v1.tar+${img.zstd ? 'zstd' : 'gzip'}`;
     const config = Buffer.from(
       JSON.stringify({
         architecture: img.architecture ?? 'amd64',
@@ -114,7 +120,7 @@ export function writeOciLayout(dir: string, images: readonly LayoutImage[]): Rec
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...blob(config) },
-        layers: gz.map((g) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...blob(g) })),
+        layers: gz.map((g) => ({ mediaType: layerType, ...blob(g) })),
       }),
     );
     const m = blob(manifest);

@@ -231,6 +231,14 @@ export type ExecutorLookup =
   | { kind: 'no-framework' }
   | { kind: 'no-executor' };
 
+/** `REASON_CONTAINER_LIMITATION_MEMORY` → the enum value (containerizer limitations). */
+function limitationReason(name: string): TaskStatus_Reason {
+  const value = (TaskStatus_Reason as unknown as Record<string, number | undefined>)[
+    name.replace(/^REASON_/, '')
+  ];
+  return value ?? TaskStatus_Reason.CONTAINER_LIMITATION;
+}
+
 export class Agent {
   readonly frameworks = new Map<string, FrameworkRecord>();
   readonly completedFrameworks: FrameworkRecord[] = [];
@@ -755,7 +763,19 @@ export class Agent {
       command,
     });
     try {
-      executor.process = await this.deps.launch({ program, sandbox: executor.directory, env });
+      executor.process = await this.deps.launch({
+        program,
+        sandbox: executor.directory,
+        env,
+        container: {
+          id: executor.containerId,
+          info: executor.info,
+          resources: [
+            ...executor.info.resources,
+            ...[...executor.tasks.values()].flatMap((t) => t.info.resources),
+          ],
+        },
+      });
     } catch (err) {
       this.launchFailed(framework, executor, err as Error);
       return;
@@ -773,6 +793,7 @@ export class Agent {
     child.exited
       .then((status) => this.executorExited(framework, executor, status))
       .catch((err: unknown) => log.error({ err }, 'handling the executor exit failed'));
+    this.watchLimitation(executor, child);
     if (executor.phase === 'terminating') {
       // Shut down (killed task, framework gone) while the process was being started.
       child.signal('SIGKILL');
@@ -791,6 +812,23 @@ export class Agent {
       executor.phase = 'terminating';
       child.signal('SIGKILL');
     }, this.config.executorRegistrationTimeoutMs);
+  }
+
+  /**
+   * An isolating containerizer reports a limitation (OOM, a posix limit): the container is being
+   * killed; its tasks fail with the limitation's reason (src/containerizer).
+   */
+  private watchLimitation(executor: ExecutorRecord, child: ExecutorProcess): void {
+    child.limitation?.then((limitation) => {
+      if (executor.phase === 'terminated') return;
+      executor.pendingTermination = {
+        state: TaskState.TASK_FAILED,
+        reason: limitationReason(limitation.reason),
+        message: limitation.message,
+      };
+      executor.phase = 'terminating';
+      child.signal('SIGKILL');
+    });
   }
 
   private launchFailed(framework: FrameworkRecord, executor: ExecutorRecord, err: Error): void {
@@ -979,6 +1017,13 @@ export class Agent {
     }
     const copy = create(TaskStatusSchema, status);
     copy.executorId = { $typeName: 'mesos.v1.ExecutorID', value: executor.id };
+    // A task that failed because its container hit a limit (the OOM killer ended it) carries the
+    // limitation's reason, whoever noticed first.
+    const limited = copy.state === TaskState.TASK_FAILED ? executor.process?.limited?.() : undefined;
+    if (limited) {
+      copy.reason = limitationReason(limited.reason);
+      copy.message = limited.message;
+    }
     if (!copy.containerStatus) {
       copy.containerStatus = create(ContainerStatusSchema, {
         containerId: { value: executor.containerId },
@@ -1627,6 +1672,7 @@ export class Agent {
     child.exited
       .then((status) => this.executorExited(framework, executor, status))
       .catch((err: unknown) => log.error({ err }, 'handling the executor exit failed'));
+    this.watchLimitation(executor, child);
     log.info(
       { pid: child.pid, containerId: run.containerId, tasks: executor.tasks.size },
       'executor re-attached; waiting for it to re-subscribe',

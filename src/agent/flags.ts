@@ -144,6 +144,28 @@ export const agentFlags = {
     validate: logrotateOptionsProblem,
   }),
   logging_level: enumOption({ help: 'log level', default: 'info', choices: LOG_LEVELS }),
+  containerizers: stringOption({ help: "containerizers to use; only 'mesos' exists here", default: 'mesos' }),
+  isolation: stringOption({
+    help:
+      'isolators, e.g. cgroups/cpu,cgroups/mem,namespaces/pid,filesystem/linux (src/containerizer);\n' +
+      'empty (default): executors run as plain processes',
+    default: '',
+  }),
+  launcher: stringOption({
+    help: 'posix or linux (default: linux for a root agent with --isolation, else posix)',
+  }),
+  sandbox_directory: stringOption({
+    help: 'where a container with an image sees its sandbox',
+    default: '/mnt/mesos/sandbox',
+  }),
+  default_container_info: stringOption({
+    help: 'JSON ContainerInfo for executors that carry none (e.g. volumes every container gets)',
+  }),
+  cgroups_root: stringOption({
+    help: 'cgroup (below each hierarchy) that holds the containers',
+    default: 'mesos',
+  }),
+  cgroups_enable_cfs: boolOption({ help: 'cap cpu time at the cpus resource (CFS quota)', default: false }),
 } satisfies OptionTable;
 
 export type AgentFlags = typeof agentFlags;

@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import type { ExecutorInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { type ContainerLogger, sandboxLogger } from './container-logger.js';
 import type { ProgramSpec } from './executor-launch.js';
 
@@ -17,6 +18,8 @@ export interface LaunchSpec {
   program: ProgramSpec;
   sandbox: string;
   env: Record<string, string>;
+  /** For an isolating containerizer (src/containerizer): the container and what it may use. */
+  container?: { id: string; info: ExecutorInfo; resources: readonly Resource[] };
 }
 
 export interface ExecutorProcess {
@@ -29,6 +32,10 @@ export interface ExecutorProcess {
   /** Signals the executor's process group (falls back to the process alone). */
   signal(signal: NodeJS.Signals): void;
   readonly hasExited: boolean;
+  /** Isolating containerizers: settles when the container hit a limit and is being killed. */
+  readonly limitation?: Promise<{ reason: `REASON_${string}`; message: string }>;
+  /** Isolating containerizers: a limitation already hit, looked up synchronously. */
+  limited?(): { reason: `REASON_${string}`; message: string } | undefined;
 }
 
 /** The wait status Mesos reports (`ExitedExecutorMessage.status`, scheduler FAILURE.status). */

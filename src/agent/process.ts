@@ -14,6 +14,8 @@ import { createLogger, type Logger, LogLevelControl } from '../common/log.js';
 import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
+import { type Containerizer, createContainerizer } from '../containerizer/agent-wiring.js';
+import type { RootfsProvider } from '../containerizer/rootfs.js';
 import { HttpServer } from '../http/server.js';
 import { parseAttributes } from '../resources/index.js';
 import { type AgentInfo, AgentInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -81,6 +83,8 @@ export interface StartAgentOptions {
    * rebooted. Default: env STRATA_BOOT_ID_FILE, else /proc/sys/kernel/random/boot_id.
    */
   bootIdFile?: string;
+  /** Image root filesystems for --isolation=filesystem/linux (the provisioner, or a test's directories). */
+  rootfsProvider?: RootfsProvider;
   /** Replaces process launching (tests). */
   launch?: (spec: LaunchSpec) => Promise<ExecutorProcess>;
 }
@@ -224,6 +228,19 @@ export async function startAgent(
           },
           (message) => log.warn(message),
         );
+  let containerizer: Containerizer | undefined;
+  try {
+    containerizer = await createContainerizer(flags, {
+      workDir,
+      runtimeDir,
+      logger: containerLogger,
+      log,
+      rootfsProvider: options.rootfsProvider,
+    });
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
 
   let link: MasterLink | undefined;
   let masterHostname: string | undefined;
@@ -262,11 +279,17 @@ export async function startAgent(
       clock,
       log,
       send: (message) => link?.send(message) ?? false,
-      launch: options.launch ?? ((spec) => launchExecutor(spec, containerLogger)),
+      launch:
+        options.launch ??
+        (containerizer
+          ? (spec) => containerizer.launch(spec)
+          : (spec) => launchExecutor({ ...spec, container: undefined }, containerLogger)),
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
       observer: observers(counters, gc),
       checkpointer,
-      attach: (pid, identity) => (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),
+      attach: (pid, identity) =>
+        containerizer?.attach(identity.directory) ??
+        (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),
     },
   );
   agentRef = agent;
@@ -310,6 +333,12 @@ export async function startAgent(
     log.warn({ path }, 'cut a torn record off the end of an update log');
   agent.recoveryErrors = checkpoint.errors.length;
   agent.recover(previous, checkpoint.runtime, flags.recover);
+  if (containerizer) {
+    const unclaimed = containerizer;
+    void agent.recovered
+      .then(() => unclaimed.destroyUnclaimed())
+      .catch((err: unknown) => log.error({ err }, 'destroying orphan containers failed'));
+  }
   gc.start();
 
   const renderedFlags = renderFlags(agentFlags, { ...flags, work_dir: workDir });

@@ -105,6 +105,10 @@ export const errorCatalogue = {
   // --- agent restart recovery ---
   AGENT_RECOVERY_FAILED: { status: 500, template: 'Agent recovery failed: {detail}' },
 
+  // --- containerizer (src/containerizer) ---
+  AGENT_BAD_ISOLATION: { status: 400, template: 'Cannot start with this isolation: {detail}' },
+  CONTAINER_RUNTIME_UNAVAILABLE: { status: 500, template: 'The container runtime is unavailable: {detail}' },
+
   // --- master operator API ---
   /** A resuming operator SUBSCRIBE whose missed events are gone (Strata extension, 410 Gone). */
   OPERATOR_STREAM_RESYNC: {

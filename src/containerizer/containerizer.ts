@@ -1,0 +1,496 @@
+/**
+ * The Mesos containerizer of this agent (mesos-internals.md 1.3-1.7): launches executors through
+ * the isolators and, with the linux launcher, the OCI runtime under a shim; finds them again after
+ * an agent restart; destroys them (isolator cleanup in reverse order, idempotent).
+ *
+ * Per container it keeps `<runtime_dir>/containerizer/<id>/`: `config.json` (the bundle),
+ * `meta.json` (what recovery needs), `pid` (the init's host pid), `exit` (the runtime's exit code,
+ * written by the shim). The agent sees an `ExecutorProcess` like the posix launcher's, plus the
+ * container's limitation (OOM...) and usage.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { ContainerLogger } from '../agent/container-logger.js';
+import { type ExecutorProcess, type LaunchSpec, launchExecutor } from '../agent/launcher.js';
+import { isProcessAlive } from '../agent/recovered-process.js';
+import { volumePath, volumeRef } from '../agent/volumes.js';
+import type { Logger } from '../common/log.js';
+import { resourcesFromMessages } from '../resources/messages.js';
+import type { ContainerInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
+import type { IsolationPlan } from './isolators/catalogue.js';
+import { CgroupsIsolator, detectCgroupLayout } from './isolators/cgroups.js';
+import {
+  DEFAULT_SANDBOX_DIRECTORY,
+  discoverToolbox,
+  FilesystemLinuxIsolator,
+  FilesystemPosixIsolator,
+  type Toolbox,
+} from './isolators/filesystem.js';
+import {
+  type ContainerConfig,
+  type ContainerResources,
+  cleanupAll,
+  type Isolator,
+  type Limitation,
+  mergeUsage,
+  prepareAll,
+  type UsageStats,
+} from './isolators/isolator.js';
+import { CapabilitiesIsolator, RlimitsIsolator } from './isolators/linux.js';
+import { IpcNamespaceIsolator, PidNamespaceIsolator, UtsNamespaceIsolator } from './isolators/namespaces.js';
+import { DiskDuIsolator, PosixCpuIsolator, PosixMemIsolator } from './isolators/posix.js';
+import { imageEnv, type RootfsProvider } from './rootfs.js';
+import { ensureHostRoot } from './runtime/host-root.js';
+import {
+  OciRuntime,
+  probeRuntime,
+  readExitCode,
+  readPid,
+  waitStatusFromRunExit,
+} from './runtime/oci-runtime.js';
+import { ALL_CAPABILITIES, composeSpec } from './runtime/oci-spec.js';
+
+export interface ContainerizerOptions {
+  plan: IsolationPlan;
+  workDir: string;
+  runtimeDir: string;
+  sandboxDirectory?: string;
+  cgroupsRoot: string;
+  enableCfs: boolean;
+  defaultContainerInfo?: ContainerInfo | undefined;
+  rootfsProvider?: RootfsProvider | undefined;
+  logger: ContainerLogger;
+  log: Logger;
+  /** Poll interval for containers found again after a restart. */
+  recoveredPollMs?: number;
+}
+
+/** What the agent sees of a container: the launcher's process, plus limitation and usage. */
+export interface ContainerProcess extends ExecutorProcess {
+  readonly containerId: string;
+  /** Settles when an isolator requires the container to be killed (it is killed already). */
+  readonly limitation: Promise<Limitation>;
+  /** A limitation already hit, looked up synchronously. */
+  limited(): Limitation | undefined;
+  usage(): Promise<UsageStats>;
+}
+
+interface Meta {
+  id: string;
+  sandbox: string;
+  resources: ContainerResources;
+  rootfs?: string;
+  shimPid: number;
+  pid: number;
+  runtime: string;
+}
+
+function resourcesOf(
+  list: readonly Resource[],
+  workDir: string,
+): { resources: ContainerResources; volumes: ContainerConfig['persistentVolumes'] } {
+  const res = resourcesFromMessages(list, { invalid: 'skip' });
+  const volumes: NonNullable<ContainerConfig['persistentVolumes']> = [];
+  for (const item of res) {
+    const ref = volumeRef(item);
+    if (ref && ref.containerPath !== '') {
+      volumes.push({
+        hostPath: volumePath(workDir, ref),
+        containerPath: ref.containerPath,
+        readOnly: String(item.disk?.volume?.mode) === 'RO' || Number(item.disk?.volume?.mode) === 2,
+      });
+    }
+  }
+  return {
+    resources: { cpus: res.scalar('cpus'), memMb: res.scalar('mem'), diskMb: res.scalar('disk') },
+    volumes,
+  };
+}
+
+export class Containerizer {
+  private readonly isolators: Isolator[];
+  private readonly cgroups: CgroupsIsolator | undefined;
+  private readonly stateDir: string;
+  private readonly live = new Map<string, ContainerProcess>();
+  private readonly claimed = new Set<string>();
+  private toolboxCache: Toolbox | undefined | null = null;
+
+  private constructor(
+    private readonly options: ContainerizerOptions,
+    private readonly runtime: OciRuntime | undefined,
+    private readonly hostRoot: string | undefined,
+  ) {
+    this.stateDir = join(options.runtimeDir, 'containerizer');
+    const names = new Set(options.plan.isolators);
+    const subsystems = new Set<'cpu' | 'mem' | 'pids' | 'devices'>();
+    for (const s of ['cpu', 'mem', 'pids', 'devices'] as const)
+      if (names.has(`cgroups/${s}`)) subsystems.add(s);
+    const isolators: Isolator[] = [];
+    const root = () => this.hostRoot ?? '/';
+    const sandboxDir = options.sandboxDirectory ?? DEFAULT_SANDBOX_DIRECTORY;
+    for (const name of options.plan.isolators) {
+      switch (name) {
+        case 'filesystem/posix':
+          if (this.runtime) isolators.push(new FilesystemPosixIsolator(root));
+          break;
+        case 'filesystem/linux':
+          isolators.push(new FilesystemLinuxIsolator(root, sandboxDir, () => this.toolbox()));
+          break;
+        case 'posix/cpu':
+          isolators.push(new PosixCpuIsolator());
+          break;
+        case 'posix/mem':
+          isolators.push(new PosixMemIsolator());
+          break;
+        case 'posix/rlimits':
+          isolators.push(new RlimitsIsolator());
+          break;
+        case 'linux/capabilities':
+          isolators.push(new CapabilitiesIsolator());
+          break;
+        case 'namespaces/ipc':
+          isolators.push(new IpcNamespaceIsolator());
+          break;
+        case 'namespaces/pid':
+          isolators.push(new PidNamespaceIsolator());
+          break;
+        case 'namespaces/uts':
+          isolators.push(new UtsNamespaceIsolator());
+          break;
+        case 'disk/du':
+          isolators.push(new DiskDuIsolator());
+          break;
+        default:
+          // cgroups/* (one isolator, below), docker/runtime (image config, applied at launch),
+          // volume/* (mounts made by the filesystem isolator).
+          break;
+      }
+    }
+    // With the linux launcher the cgroups isolator always exists (it owns the freezer kill).
+    if (this.runtime) {
+      this.cgroups = new CgroupsIsolator({
+        layout: detectCgroupLayout(),
+        root: options.cgroupsRoot,
+        enableCfs: options.enableCfs,
+        subsystems,
+      });
+      const firstVolume = isolators.findIndex((i) => i.name === 'disk/du');
+      isolators.splice(firstVolume < 0 ? isolators.length : firstVolume, 0, this.cgroups);
+    }
+    this.isolators = isolators;
+  }
+
+  /** Probes the runtime (linux launcher) and builds the isolators; throws with a clear reason. */
+  static async create(options: ContainerizerOptions): Promise<Containerizer> {
+    let runtime: OciRuntime | undefined;
+    let hostRoot: string | undefined;
+    if (options.plan.runtime) {
+      hostRoot = ensureHostRoot();
+      const scratch = join(options.runtimeDir, 'containerizer', '.probe');
+      mkdirSync(scratch, { recursive: true });
+      const info = await probeRuntime(hostRoot, scratch);
+      rmSync(scratch, { recursive: true, force: true });
+      runtime = new OciRuntime(info, join(options.runtimeDir, 'containerizer', `.${info.name}`));
+      options.log.info(
+        { runtime: info.name, version: info.version, isolation: options.plan.isolators.join(',') },
+        'containerizer ready',
+      );
+    }
+    return new Containerizer(options, runtime, hostRoot);
+  }
+
+  get runtimeName(): string | undefined {
+    return this.runtime?.info.name;
+  }
+
+  private toolbox(): Toolbox | undefined {
+    if (this.toolboxCache === null) this.toolboxCache = discoverToolbox();
+    return this.toolboxCache;
+  }
+
+  private async containerConfig(spec: LaunchSpec): Promise<ContainerConfig> {
+    const c = spec.container!;
+    const info = c.info.container ?? this.options.defaultContainerInfo;
+    const { resources, volumes } = resourcesOf(c.resources, this.options.workDir);
+    const config: ContainerConfig = {
+      containerId: c.id,
+      sandbox: spec.sandbox,
+      args: [spec.program.file, ...spec.program.args],
+      env: { ...spec.env },
+      resources,
+      containerInfo: info,
+      labels: c.info.labels,
+      persistentVolumes: volumes,
+    };
+    const image = info?.mesos?.image;
+    if (image) {
+      if (!this.options.plan.isolators.includes('filesystem/linux'))
+        throw new Error('a container image needs --isolation with filesystem/linux');
+      const provider = this.options.rootfsProvider;
+      if (!provider) throw new Error('no image provisioner is configured on this agent');
+      const provisioned = await provider.provision(c.id, image);
+      config.rootfs = provisioned.rootfs;
+      const useImageConfig = this.options.plan.isolators.includes('docker/runtime');
+      if (useImageConfig && provisioned.config) {
+        config.image = {
+          env: imageEnv(provisioned.config),
+          ...(provisioned.config.workingDir ? { workingDir: provisioned.config.workingDir } : {}),
+        };
+      }
+    }
+    return config;
+  }
+
+  /** Starts an executor (isolated as planned). */
+  async launch(spec: LaunchSpec): Promise<ExecutorProcess> {
+    if (!spec.container) return launchExecutor(spec, this.options.logger);
+    if (!this.runtime) return this.launchPosix(spec);
+    return this.launchContainer(spec);
+  }
+
+  /** posix launcher with posix isolators: a plain process, measured and limited from /proc. */
+  private async launchPosix(spec: LaunchSpec): Promise<ExecutorProcess> {
+    const config = await this.containerConfig(spec);
+    await prepareAll(this.isolators, config);
+    let child: ExecutorProcess;
+    try {
+      child = await launchExecutor(spec, this.options.logger);
+    } catch (err) {
+      await cleanupAll(this.isolators, config.containerId).catch(() => undefined);
+      throw err;
+    }
+    for (const i of this.isolators) await i.isolate?.(config.containerId, child.pid);
+    const limitation = this.watchAll(config.containerId, () => child.signal('SIGKILL'));
+    const exited = child.exited.then(async (status) => {
+      await cleanupAll(this.isolators, config.containerId).catch((err: unknown) =>
+        this.options.log.warn({ err, containerId: config.containerId }, 'isolator cleanup failed'),
+      );
+      return status;
+    });
+    return this.wrap(
+      config.containerId,
+      child.pid,
+      exited,
+      (s) => child.signal(s),
+      () => child.hasExited,
+      limitation,
+    );
+  }
+
+  private watchAll(containerId: string, kill: () => void): Promise<Limitation> {
+    const watches = this.isolators
+      .map((i) => i.watch?.(containerId))
+      .filter((p): p is Promise<Limitation> => p !== undefined);
+    const limitation =
+      watches.length === 0 ? new Promise<Limitation>(() => undefined) : Promise.race(watches);
+    void limitation.then((l) => {
+      this.options.log.warn(
+        { containerId, reason: l.reason, message: l.message },
+        'container limitation: killing it',
+      );
+      kill();
+    });
+    return limitation;
+  }
+
+  private wrap(
+    containerId: string,
+    pid: number,
+    exited: Promise<number | undefined>,
+    signal: (s: NodeJS.Signals) => void,
+    hasExited: () => boolean,
+    limitation: Promise<Limitation>,
+  ): ContainerProcess {
+    const proc: ContainerProcess = {
+      containerId,
+      pid,
+      exited,
+      get hasExited() {
+        return hasExited();
+      },
+      signal,
+      limitation,
+      limited: () => {
+        for (const i of this.isolators) {
+          const l = i.limited?.(containerId);
+          if (l) return l;
+        }
+        return undefined;
+      },
+      usage: async () =>
+        mergeUsage(
+          await Promise.all(this.isolators.map((i) => i.usage?.(containerId) ?? Promise.resolve({}))),
+        ),
+    };
+    this.live.set(containerId, proc);
+    void exited.finally(() => this.live.delete(containerId));
+    return proc;
+  }
+
+  private containerDir(id: string): string {
+    return join(this.stateDir, id);
+  }
+
+  private async launchContainer(spec: LaunchSpec): Promise<ExecutorProcess> {
+    const runtime = this.runtime!;
+    const config = await this.containerConfig(spec);
+    const id = config.containerId;
+    const dir = this.containerDir(id);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    let shim: { child: ChildProcess; pid: number } | undefined;
+    try {
+      const contributions = await prepareAll(this.isolators, config);
+      const ociSpec = composeSpec(
+        {
+          args: config.args,
+          env: config.env,
+          cwd: config.sandbox,
+          cgroupsPath: this.cgroups!.cgroupsPath(id),
+          capabilities: ALL_CAPABILITIES,
+        },
+        contributions,
+      );
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(ociSpec));
+      const io = await this.options.logger(spec);
+      try {
+        shim = await runtime.runShim(id, dir, dir, io.stdout, io.stderr);
+      } finally {
+        io.release();
+      }
+    } catch (err) {
+      await this.destroy(id, config).catch(() => undefined);
+      throw err;
+    }
+    const meta: Meta = {
+      id,
+      sandbox: config.sandbox,
+      resources: config.resources,
+      ...(config.rootfs ? { rootfs: config.rootfs } : {}),
+      shimPid: shim.child.pid!,
+      pid: shim.pid,
+      runtime: runtime.info.name,
+    };
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+    for (const i of this.isolators) await i.isolate?.(id, shim.pid).catch(() => undefined);
+    let exitedFlag = false;
+    const child = shim.child;
+    child.unref();
+    const exited = new Promise<number | undefined>((resolve) => {
+      child.once('exit', () => {
+        exitedFlag = true;
+        const code = readExitCode(dir);
+        void this.destroy(id, config).finally(() =>
+          resolve(code === undefined ? undefined : waitStatusFromRunExit(code)),
+        );
+      });
+    });
+    const pid = shim.pid;
+    const signal = (s: NodeJS.Signals) => {
+      if (exitedFlag) return;
+      if (s === 'SIGKILL') void this.cgroups!.killAll(id);
+      try {
+        process.kill(pid, s);
+      } catch {
+        // gone
+      }
+    };
+    const limitation = this.watchAll(id, () => signal('SIGKILL'));
+    return this.wrap(id, pid, exited, signal, () => exitedFlag, limitation);
+  }
+
+  /** Kills what is left, cleans the isolators up (reverse), releases the rootfs, removes the state. */
+  private async destroy(id: string, config?: ContainerConfig): Promise<void> {
+    const errors: unknown[] = [];
+    if (this.cgroups) await this.cgroups.killAll(id).catch((e: unknown) => errors.push(e));
+    if (this.runtime) await this.runtime.delete(id, true).catch((e: unknown) => errors.push(e));
+    await cleanupAll(this.isolators, id).catch((e: unknown) => errors.push(e));
+    if (config?.rootfs || existsSync(join(this.containerDir(id), 'meta.json'))) {
+      await this.options.rootfsProvider?.destroy?.(id).catch((e: unknown) => errors.push(e));
+    }
+    rmSync(this.containerDir(id), { recursive: true, force: true });
+    if (errors.length > 0)
+      this.options.log.warn(
+        { containerId: id, errors: errors.map(String) },
+        'container cleanup was not clean',
+      );
+  }
+
+  /**
+   * After an agent restart: the container of `sandbox` (its run directory is the container id),
+   * or undefined when this containerizer never started it or it is gone with nothing to report.
+   */
+  attach(sandbox: string): ExecutorProcess | undefined {
+    if (!this.runtime) return undefined;
+    const id = basename(sandbox);
+    const dir = this.containerDir(id);
+    let meta: Meta;
+    try {
+      meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as Meta;
+    } catch {
+      return undefined;
+    }
+    this.claimed.add(id);
+    const config: ContainerConfig = {
+      containerId: id,
+      sandbox: meta.sandbox,
+      args: [],
+      env: {},
+      resources: meta.resources,
+      ...(meta.rootfs ? { rootfs: meta.rootfs } : {}),
+    };
+    for (const i of this.isolators) void i.recover?.([config], []).then(() => i.isolate?.(id, meta.pid));
+    let done = false;
+    const exited = new Promise<number | undefined>((resolve) => {
+      const check = () => {
+        const code = readExitCode(dir);
+        const shimAlive = isProcessAlive(meta.shimPid);
+        if (code === undefined && shimAlive) return false;
+        done = true;
+        void this.destroy(id, config).finally(() =>
+          resolve(code === undefined ? undefined : waitStatusFromRunExit(code)),
+        );
+        return true;
+      };
+      if (check()) return;
+      const timer = setInterval(() => {
+        if (check()) clearInterval(timer);
+      }, this.options.recoveredPollMs ?? 250);
+      timer.unref();
+    });
+    const signal = (s: NodeJS.Signals) => {
+      if (done) return;
+      if (s === 'SIGKILL') void this.cgroups?.killAll(id);
+      if (isProcessAlive(meta.pid)) {
+        try {
+          process.kill(meta.pid, s);
+        } catch {
+          // gone
+        }
+      }
+    };
+    const limitation = this.watchAll(id, () => signal('SIGKILL'));
+    this.options.log.info({ containerId: id, pid: meta.pid }, 'container found again after a restart');
+    return this.wrap(id, meta.pid, exited, signal, () => done, limitation);
+  }
+
+  /** Destroys the containers of an earlier run that the agent did not claim (orphans). */
+  async destroyUnclaimed(): Promise<string[]> {
+    if (!this.runtime || !existsSync(this.stateDir)) return [];
+    const orphans = readdirSync(this.stateDir).filter(
+      (d) => !d.startsWith('.') && !this.claimed.has(d) && !this.live.has(d),
+    );
+    for (const id of orphans) {
+      const pid = readPid(join(this.containerDir(id), 'pid'));
+      this.options.log.warn({ containerId: id, pid }, 'destroying an orphan container');
+      await this.destroy(id);
+    }
+    return orphans;
+  }
+
+  /** Usage of a live container (isolators merged), or undefined. */
+  async usage(containerId: string): Promise<UsageStats | undefined> {
+    return this.live.get(containerId)?.usage();
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The OCI runtime driver: crun by default, runc when a start-up probe shows crun cannot run a
+ * container on this host (crun 1.8 refuses hybrid hosts with a controller left on cgroup2,
+ * host-setup.md 5.1). create / start / state / kill / delete map to the runtime's commands.
+ *
+ * Containers are started under a per-container shim (host-setup.md 9.3, pattern A): a detached
+ * `sh` in its own session runs `<runtime> run` in the foreground and writes its exit code to
+ * `<dir>/exit` (via a rename, so a reader never sees half a file). The shim, not the agent, is the
+ * container's parent, so the container outlives an agent restart and its exit status is kept.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+
+export type RuntimeName = 'crun' | 'runc';
+
+export interface RuntimeInfo {
+  name: RuntimeName;
+  path: string;
+  version: string;
+}
+
+export class RuntimeError extends Error {}
+
+function run(
+  file: string,
+  args: string[],
+  timeoutMs = 10_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 127
+        : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function which(name: string): string | undefined {
+  for (const dir of (
+    process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  ).split(':')) {
+    const candidate = join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** The raw wait status from a `<runtime> run` exit code (128 + n means killed by signal n). */
+export function waitStatusFromRunExit(code: number): number {
+  if (code > 128 && code < 128 + 65) return code - 128;
+  return (code & 0xff) << 8;
+}
+
+/**
+ * Picks the runtime: each candidate (crun, then runc) must answer `--version` and run a trivial
+ * container on `hostRoot` in a scratch state directory. The reasons of the failed ones come back
+ * in the error when none works.
+ */
+export async function probeRuntime(
+  hostRoot: string,
+  scratch: string,
+  candidates: RuntimeName[] = ['crun', 'runc'],
+): Promise<RuntimeInfo> {
+  const reasons: string[] = [];
+  for (const name of candidates) {
+    const path = which(name);
+    if (!path) {
+      reasons.push(`${name}: not installed`);
+      continue;
+    }
+    const version = await run(path, ['--version']);
+    if (version.code !== 0) {
+      reasons.push(`${name}: --version failed`);
+      continue;
+    }
+    const bundle = join(scratch, `probe-${name}`);
+    mkdirSync(bundle, { recursive: true });
+    writeFileSync(
+      join(bundle, 'config.json'),
+      JSON.stringify({
+        ociVersion: '1.0.2',
+        process: {
+          terminal: false,
+          user: { uid: 0, gid: 0 },
+          args: ['/bin/true'],
+          env: ['PATH=/usr/bin:/bin'],
+          cwd: '/',
+        },
+        root: { path: hostRoot, readonly: false },
+        mounts: [],
+        linux: { namespaces: [{ type: 'mount' }] },
+      }),
+    );
+    const probe = await run(path, [
+      '--root',
+      join(scratch, `state-${name}`),
+      'run',
+      '--bundle',
+      bundle,
+      `strata-probe-${process.pid}`,
+    ]);
+    if (probe.code !== 0) {
+      reasons.push(
+        `${name}: a probe container failed: ${(probe.stderr || probe.stdout).trim().split('\n').pop() ?? ''}`,
+      );
+      continue;
+    }
+    return { name, path, version: version.stdout.split('\n')[0]?.trim() ?? '' };
+  }
+  throw new RuntimeError(
+    `no OCI runtime works on this host (${reasons.join('; ')}); run scripts/setup-host.sh`,
+  );
+}
+
+export interface ContainerState {
+  status: string;
+  pid: number;
+}
+
+export interface Shim {
+  child: ChildProcess;
+  /** The container init's host pid (from --pid-file). */
+  pid: number;
+}
+
+export class OciRuntime {
+  constructor(
+    readonly info: RuntimeInfo,
+    /** The runtime's own state root (`--root`). */
+    readonly stateRoot: string,
+  ) {}
+
+  private args(...rest: string[]): string[] {
+    return ['--root', this.stateRoot, ...rest];
+  }
+
+  async create(id: string, bundle: string, pidFile: string): Promise<void> {
+    const r = await run(this.info.path, this.args('create', '--bundle', bundle, '--pid-file', pidFile, id));
+    if (r.code !== 0) throw new RuntimeError(`${this.info.name} create ${id}: ${r.stderr.trim()}`);
+  }
+
+  async start(id: string): Promise<void> {
+    const r = await run(this.info.path, this.args('start', id));
+    if (r.code !== 0) throw new RuntimeError(`${this.info.name} start ${id}: ${r.stderr.trim()}`);
+  }
+
+  async state(id: string): Promise<ContainerState | undefined> {
+    const r = await run(this.info.path, this.args('state', id));
+    if (r.code !== 0) return undefined;
+    try {
+      const json = JSON.parse(r.stdout) as { status?: string; pid?: number };
+      return { status: json.status ?? 'unknown', pid: json.pid ?? 0 };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<boolean> {
+    const r = await run(
+      this.info.path,
+      this.args('kill', ...(all ? ['--all'] : []), id, signal.replace(/^SIG/, '')),
+    );
+    return r.code === 0;
+  }
+
+  async delete(id: string, force = true): Promise<void> {
+    await run(this.info.path, this.args('delete', ...(force ? ['--force'] : []), id));
+  }
+
+  /**
+   * Starts the container under its shim; resolves once the runtime has written the init's pid
+   * (the container exists and its process is being started), rejects when the shim ends first.
+   * `dir` receives `pid` and `exit`; stdout/stderr are the shim's (and so the container's).
+   */
+  runShim(
+    id: string,
+    bundle: string,
+    dir: string,
+    stdout: number | Writable,
+    stderr: number | Writable,
+    timeoutMs = 30_000,
+  ): Promise<Shim> {
+    const script =
+      '"$1" --root "$2" run --bundle "$3" --pid-file "$4/pid" "$5" </dev/null; ' +
+      'echo $? > "$4/exit.tmp" && mv "$4/exit.tmp" "$4/exit"';
+    const child = spawn(
+      '/bin/sh',
+      ['-c', script, 'strata-shim', this.info.path, this.stateRoot, bundle, dir, id],
+      {
+        detached: true,
+        stdio: ['ignore', stdout, stderr],
+      },
+    );
+    const pidFile = join(dir, 'pid');
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const started = Date.now();
+      const finish = (err?: Error, pid?: number) => {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        if (err) reject(err);
+        else resolve({ child, pid: pid! });
+      };
+      child.once('error', (err) => finish(err));
+      child.once('exit', () => {
+        // It may have written the pid and exited at once (a container that ends immediately).
+        const pid = readPid(pidFile);
+        if (pid !== undefined) finish(undefined, pid);
+        else
+          finish(
+            new RuntimeError(`${this.info.name} could not start container ${id} (see the sandbox's stderr)`),
+          );
+      });
+      const timer = setInterval(() => {
+        const pid = readPid(pidFile);
+        if (pid !== undefined) finish(undefined, pid);
+        else if (Date.now() - started > timeoutMs)
+          finish(new RuntimeError(`${this.info.name} did not start container ${id} within ${timeoutMs} ms`));
+      }, 1);
+    });
+  }
+}
+
+export function readPid(path: string): number | undefined {
+  try {
+    const text = readFileSync(path, 'utf8').trim();
+    const pid = Number(text);
+    return text !== '' && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The runtime's exit code the shim recorded, or undefined when there is none (yet). */
+export function readExitCode(dir: string): number | undefined {
+  try {
+    const text = readFileSync(join(dir, 'exit'), 'utf8').trim();
+    return text === '' ? undefined : Number(text);
+  } catch {
+    return undefined;
+  }
+}

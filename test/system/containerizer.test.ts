@@ -1,0 +1,282 @@
+/**
+ * The containerizer with real parts: a master and an agent process, crun, cgroups v1/v2,
+ * namespaces and mounts. Root only (skipped with a printed reason otherwise), except the flag
+ * checks. Everything made here (cgroups below a per-run --cgroups_root, container state, mounts)
+ * is checked gone at the end.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
+import {
+  FrameworkInfo_Capability_Type,
+  TaskState,
+  TaskStatus_Reason,
+} from '../../src/wire/gen/mesos/v1/mesos_pb.js';
+import { Call_Type, type Event, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { eventually } from '../support/eventually.js';
+import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
+import { TestScheduler } from '../support/scheduler-client.js';
+
+const isRoot = process.getuid?.() === 0;
+const hasRuntime = ['/usr/bin/crun', '/usr/sbin/runc', '/usr/bin/runc'].some((p) => existsSync(p));
+const skip = !isRoot
+  ? 'needs root (run as root, as CI does)'
+  : !hasRuntime
+    ? 'no crun/runc (scripts/setup-host.sh installs them)'
+    : false;
+if (skip) console.log(`# containerizer system tests skipped: ${skip}`);
+
+const CGROUPS_ROOT = `strata-test-${process.pid}`;
+const ISOLATION =
+  'cgroups/cpu,cgroups/mem,cgroups/pids,cgroups/devices,namespaces/pid,namespaces/ipc,namespaces/uts,filesystem/posix';
+
+describe('agent flags: bad isolation combinations are refused at start', { timeout: 30_000 }, () => {
+  async function refused(flags: string[]): Promise<string> {
+    const port = await freePort();
+    const agent = new StrataProcess('agent', [
+      'agent',
+      '--master=127.0.0.1:1',
+      `--port=${port}`,
+      `--work_dir=${tempDir('agent-flags')}`,
+      ...flags,
+    ]);
+    const code = await agent.waitForExit();
+    assert.equal(code, 2, agent.output);
+    return agent.output;
+  }
+  it('docker/runtime without filesystem/linux', async () => {
+    assert.match(await refused(['--isolation=docker/runtime']), /docker\/runtime needs filesystem\/linux/);
+  });
+  it('an unknown isolator, a duplicate, two filesystems, another containerizer', async () => {
+    assert.match(await refused(['--isolation=cgroups/bogus']), /unknown isolator 'cgroups\/bogus'/);
+    assert.match(await refused(['--isolation=posix/cpu,process']), /given twice/);
+    assert.match(
+      await refused(['--isolation=filesystem/posix,filesystem/linux']),
+      /only one filesystem isolator/,
+    );
+    assert.match(await refused(['--containerizers=docker']), /only the 'mesos' containerizer/);
+  });
+  it('namespaces with the posix launcher', async () => {
+    assert.match(await refused(['--isolation=namespaces/pid', '--launcher=posix']), /needs --launcher=linux/);
+  });
+});
+
+function cgroupLeftovers(): string[] {
+  const layout = detectCgroupLayout();
+  const found: string[] = [];
+  for (const mount of new Set(layout.controllers.values())) {
+    const dir = join(mount, CGROUPS_ROOT);
+    if (existsSync(dir))
+      for (const entry of readdirSync(dir, { withFileTypes: true }))
+        if (entry.isDirectory()) found.push(join(dir, entry.name));
+  }
+  return found;
+}
+
+describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_000 }, () => {
+  let master: Awaited<ReturnType<typeof startMasterProcess>>;
+  let agent: StrataProcess;
+  let agentPort: number;
+  let workDir: string;
+  let scheduler: TestScheduler;
+  const updates: Event[] = [];
+
+  function startAgent(): Promise<void> {
+    agent = new StrataProcess('agent', [
+      'agent',
+      `--master=127.0.0.1:${master.port}`,
+      '--ip=127.0.0.1',
+      `--port=${agentPort}`,
+      `--work_dir=${workDir}`,
+      `--isolation=${ISOLATION}`,
+      `--cgroups_root=${CGROUPS_ROOT}`,
+      '--logging_level=warn',
+    ]);
+    return agent.waitForHealth(`http://127.0.0.1:${agentPort}/health`, 20_000);
+  }
+
+  before(async () => {
+    master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
+    agentPort = await freePort();
+    workDir = tempDir('agent-iso');
+    await startAgent();
+    scheduler = await new TestScheduler(master.url).subscribe({
+      user: 'root',
+      name: 'iso',
+      roles: ['*'],
+      checkpoint: true,
+      capabilities: [{ type: FrameworkInfo_Capability_Type.MULTI_ROLE }],
+    });
+  });
+
+  after(async () => {
+    scheduler?.close();
+    await agent?.stop();
+    await master?.process.stop();
+    await eventually(
+      'cgroups removed',
+      () => (cgroupLeftovers().length === 0 ? true : undefined),
+      10_000,
+    ).catch(() => undefined);
+    const layout = detectCgroupLayout();
+    for (const mount of new Set(layout.controllers.values())) {
+      try {
+        readdirSync(join(mount, CGROUPS_ROOT));
+        (await import('node:fs')).rmdirSync(join(mount, CGROUPS_ROOT));
+      } catch {
+        // none
+      }
+    }
+  });
+
+  /** Launches one command task from the next offer; resolves with its id. */
+  async function launch(
+    id: string,
+    command: string,
+    opts: { cpus?: number; mem?: number; labels?: Record<string, string> } = {},
+  ): Promise<string> {
+    const event = await scheduler.nextOfType(Event_Type.OFFERS, 20_000);
+    const offers = event.offers?.offers ?? [];
+    const offer = offers[0]!;
+    const result = await scheduler.call({
+      type: Call_Type.ACCEPT,
+      accept: {
+        offerIds: [offer.id!],
+        operations: [
+          {
+            type: 1,
+            launch: {
+              taskInfos: [
+                {
+                  name: id,
+                  taskId: { value: id },
+                  agentId: offer.agentId!,
+                  command: { value: command },
+                  ...(opts.labels
+                    ? {
+                        labels: {
+                          labels: Object.entries(opts.labels).map(([key, value]) => ({ key, value })),
+                        },
+                      }
+                    : {}),
+                  resources: [
+                    { name: 'cpus', type: 0, scalar: { value: opts.cpus ?? 0.2 } },
+                    { name: 'mem', type: 0, scalar: { value: opts.mem ?? 64 } },
+                  ],
+                },
+              ],
+            },
+          },
+        ],
+        filters: { refuseSeconds: 0 },
+      },
+    });
+    assert.equal(result.status, 202, result.body);
+    for (const other of offers.slice(1)) {
+      await scheduler.call({
+        type: Call_Type.DECLINE,
+        decline: { offerIds: [other.id!], filters: { refuseSeconds: 0 } },
+      });
+    }
+    return id;
+  }
+
+  /** Acknowledges every update of `id` until one in `states` comes (one update is in flight per task). */
+  async function until(id: string, states: TaskState[], timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const event = await scheduler.next(
+        (e) => e.type === Event_Type.UPDATE && e.update?.status?.taskId?.value === id,
+        Math.max(1, deadline - Date.now()),
+        `${id} ${states.map((s) => TaskState[s]).join('|')}`,
+      );
+      updates.push(event);
+      const status = event.update!.status!;
+      if (status.uuid.length > 0) {
+        await scheduler.call({
+          type: Call_Type.ACKNOWLEDGE,
+          acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },
+        });
+      }
+      if (states.includes(status.state)) return status;
+    }
+  }
+
+  it('the task sees its own pid 1 and no host process', async () => {
+    const id = await launch(
+      'pidns',
+      'n=$(ls /proc | grep -c "^[0-9]"); echo "procs=$n"; test -e /proc/1 && test "$n" -lt 10 && ! test -e /proc/' +
+        process.pid,
+    );
+    const status = await until(id, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED]);
+    assert.equal(TaskState[status.state], 'TASK_FINISHED', status.message);
+  });
+
+  it('cpu shares follow cpus; pids.max follows the label; devices outside the allow-list give EPERM', async () => {
+    const id = await launch(
+      'limits',
+      'mknod /tmp/strata-mem-$$ c 1 1; head -c1 /tmp/strata-mem-$$ > /tmp/strata-mem-$$.out 2>&1; r=$?; ' +
+        'grep -q "Operation not permitted" /tmp/strata-mem-$$.out; g=$?; rm -f /tmp/strata-mem-$$ /tmp/strata-mem-$$.out; ' +
+        'test $r -ne 0 && test $g -eq 0 && sleep 30',
+      { cpus: 0.5, labels: { STRATA_PIDS_LIMIT: '64' } },
+    );
+    const running = await until(id, [TaskState.TASK_RUNNING, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+    assert.equal(TaskState[running.state], 'TASK_RUNNING', running.message);
+    const containerId = running.containerStatus?.containerId?.value ?? '';
+    const layout = detectCgroupLayout();
+    const cpuDir = join(layout.controllers.get('cpu')!, CGROUPS_ROOT, containerId);
+    // cpus 0.5 + the command executor's 0.1 → 614 shares (1024 per cpu).
+    if (layout.version === 1) assert.equal(readFileSync(join(cpuDir, 'cpu.shares'), 'utf8').trim(), '614');
+    const pidsDir = join(layout.controllers.get('pids')!, CGROUPS_ROOT, containerId);
+    assert.equal(readFileSync(join(pidsDir, 'pids.max'), 'utf8').trim(), '64');
+    // The devices check ran before `sleep`: still running means mknod'ed 1:1 could not be opened.
+    await scheduler.call({
+      type: Call_Type.KILL,
+      kill: { taskId: { value: id }, agentId: running.agentId! },
+    });
+    const end = await until(id, [TaskState.TASK_KILLED, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+    assert.equal(TaskState[end.state], 'TASK_KILLED');
+  });
+
+  it('a 64 MB task allocating 256 MB fails with the memory reason', async () => {
+    const id = await launch('oom', 'dd if=/dev/zero of=/dev/null bs=256M count=1', { mem: 64 });
+    const status = await until(id, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED, TaskState.TASK_KILLED]);
+    assert.equal(TaskState[status.state], 'TASK_FAILED', status.message);
+    assert.equal(TaskStatus_Reason[status.reason], 'CONTAINER_LIMITATION_MEMORY', status.message);
+  });
+
+  it('a container outlives an agent restart and its end is reported afterwards', async () => {
+    const id = await launch('survivor', 'sleep 4');
+    const running = await until(id, [TaskState.TASK_RUNNING]);
+    const containerId = running.containerStatus?.containerId?.value ?? '';
+    const stateDir = join(workDir, 'runtime', 'containerizer', containerId);
+    const pid = Number(readFileSync(join(stateDir, 'pid'), 'utf8'));
+    await agent.kill();
+    assert.ok(existsSync(`/proc/${pid}`), 'the container survives the agent');
+    await startAgent();
+    const end = await until(id, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED], 40_000);
+    assert.equal(TaskState[end.state], 'TASK_FINISHED', end.message);
+    await eventually('container state removed', () => (existsSync(stateDir) ? undefined : true), 15_000);
+  });
+
+  it('cleanup leaves no cgroup, mount or runtime state behind', async () => {
+    await eventually(
+      'no container cgroups',
+      () => (cgroupLeftovers().length === 0 ? true : undefined),
+      15_000,
+    );
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    assert.ok(!mounts.includes(workDir), 'no mount below the work dir');
+    const states = join(workDir, 'runtime', 'containerizer');
+    await eventually(
+      'no container state',
+      () =>
+        !existsSync(states) || readdirSync(states).filter((d) => !d.startsWith('.')).length === 0
+          ? true
+          : undefined,
+      15_000,
+    );
+  });
+});

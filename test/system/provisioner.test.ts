@@ -357,7 +357,8 @@ describe('provisioner (real registry, umoci-built images)', { skip }, () => {
       progress.some((e) => e.state === 'pulling' && e.bytes > 0),
       'byte progress reported',
     );
-    assert.ok(await p.destroy('c1'));
+    await p.destroy('c1');
+    await p.destroy('c1'); // idempotent
     assert.ok(!existsSync(info.rootfs), 'rootfs gone');
     assert.ok(!(await isMountPoint(info.rootfs)));
   });

@@ -210,9 +210,9 @@ export function layerCompression(mediaType: string, image: string, index = 0): C
 export interface ImageConfig {
   readonly architecture: string | undefined;
   readonly os: string | undefined;
-  readonly entrypoint: readonly string[] | undefined;
-  readonly cmd: readonly string[] | undefined;
-  readonly env: readonly string[];
+  readonly entrypoint: string[] | undefined;
+  readonly cmd: string[] | undefined;
+  readonly env: string[];
   readonly workingDir: string | undefined;
   readonly user: string | undefined;
   readonly labels: Readonly<Record<string, string>>;

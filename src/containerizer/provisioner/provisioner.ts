@@ -26,10 +26,17 @@ import { ImageStore, type ProgressListener } from './store.js';
 /** A top-level container id, or the chain root → … → nested container. */
 export type ContainerRef = string | readonly string[];
 
-/** Mesos' Image (JSON shape) or just a docker image name. */
+/**
+ * A docker image name, Mesos' Image in its JSON shape (`type: "DOCKER"`), or the generated protobuf
+ * message (`type: Image_Type.DOCKER`, i.e. 2).
+ */
 export type ImageSpec =
   | string
-  | { readonly type?: string; readonly docker?: { readonly name: string }; readonly cached?: boolean };
+  | {
+      readonly type?: string | number;
+      readonly docker?: { readonly name: string };
+      readonly cached?: boolean;
+    };
 
 export interface ProvisionerOptions {
   /** The agent's `--work_dir`; state goes to `<work_dir>/provisioner`. */
@@ -102,7 +109,7 @@ function chain(id: ContainerRef): readonly string[] {
 
 function imageName(image: ImageSpec): { name: string; cached: boolean } {
   if (typeof image === 'string') return { name: image, cached: true };
-  if (image.type !== undefined && image.type !== 'DOCKER')
+  if (image.type !== undefined && image.type !== 'DOCKER' && image.type !== 2)
     fail('IMAGE_REFERENCE_INVALID', {
       reference: JSON.stringify(image),
       detail: `image type ${image.type} is not supported (docker only)`,
@@ -235,9 +242,9 @@ export class Provisioner {
     return this.store.get(name, { cached, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   }
 
-  /** Destroys every rootfs of the container (nested containers first); false when it had none. */
-  async destroy(containerId: ContainerRef): Promise<boolean> {
-    return this.destroyDir(this.containerDir(containerId), chain(containerId).join('.'));
+  /** Destroys every rootfs of the container (nested containers first); unknown ids are fine. */
+  async destroy(containerId: ContainerRef): Promise<void> {
+    await this.destroyDir(this.containerDir(containerId), chain(containerId).join('.'));
   }
 
   private async destroyDir(dir: string, container: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
+import { removeHostRoot } from '../../src/containerizer/runtime/host-root.js';
 import {
   FrameworkInfo_Capability_Type,
   TaskState,
@@ -115,6 +116,7 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     scheduler?.close();
     await agent?.stop();
     await master?.process.stop();
+    removeHostRoot();
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),

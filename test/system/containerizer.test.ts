@@ -123,7 +123,11 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
       10_000,
     ).catch(() => undefined);
     const layout = detectCgroupLayout();
-    for (const mount of new Set(layout.controllers.values())) {
+    for (const mount of new Set([
+      ...layout.controllers.values(),
+      '/sys/fs/cgroup/systemd',
+      '/sys/fs/cgroup/unified',
+    ])) {
       try {
         readdirSync(join(mount, CGROUPS_ROOT));
         (await import('node:fs')).rmdirSync(join(mount, CGROUPS_ROOT));

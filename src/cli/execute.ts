@@ -36,7 +36,7 @@ import type { JsonValue } from '../wire/json-text.js';
 import { fromMesosJson } from '../wire/mesos-json.js';
 import { AgentApi, agentUrlFromPid, CliError, jsonText, MasterApi, masterUrl } from './api.js';
 import { amounts } from './format.js';
-import { examples, parseCount, withMaster } from './options.js';
+import { camelOptions, examples, parseCount, withMaster } from './options.js';
 import { TERMINAL_STATES, tail } from './sandbox.js';
 import { SchedulerClient } from './scheduler.js';
 
@@ -285,8 +285,8 @@ export function registerExecute(program: Command): void {
     "strata execute --docker_image alpine --command 'cat /etc/os-release' --follow",
     'strata execute --task_group group.json',
   ]);
-  cmd.action(async (opts: ExecuteOptions) => {
-    process.exitCode = await runExecute(opts);
+  cmd.action(async (raw: Record<string, unknown>) => {
+    process.exitCode = await runExecute(camelOptions<ExecuteOptions>(raw));
   });
 }
 
@@ -296,6 +296,7 @@ interface TaskRecord {
   state: TaskState;
   message: string;
   follow?: Promise<void>;
+  killArmed?: boolean;
   status?: TaskStatus;
 }
 
@@ -371,6 +372,24 @@ export async function runExecute(opts: ExecuteOptions): Promise<number> {
     record.follow.catch((err) => log(`strata: cannot follow task ${record.id}: ${(err as Error).message}`));
   };
 
+  const killTimers: NodeJS.Timeout[] = [];
+  /** `--kill_after` counts from the moment the task runs, as in mesos-execute. */
+  const armKill = (record: TaskRecord) => {
+    if (killAfterMs === undefined || record.killArmed) return;
+    record.killArmed = true;
+    killTimers.push(
+      setTimeout(() => {
+        if (TERMINAL_STATES.has(record.state)) return;
+        log(`Killing task ${record.id} after ${opts.killAfter}`);
+        scheduler
+          .call({
+            type: Call_Type.KILL,
+            kill: { taskId: { value: record.id }, agentId: { value: record.agentId } },
+          })
+          .catch((err) => fail(err as Error));
+      }, killAfterMs),
+    );
+  };
   const onUpdate = async (status: TaskStatus) => {
     const id = status.taskId?.value ?? '';
     const record = records.get(id) ?? {
@@ -391,6 +410,7 @@ export async function runExecute(opts: ExecuteOptions): Promise<number> {
     const stateName = TaskState[status.state] ?? String(status.state);
     log(`Task ${id} is ${stateName}${status.message ? `: ${status.message}` : ''}`);
     updateProgress(stateName);
+    if (status.state === TaskState.TASK_RUNNING) armKill(record);
     if (status.state === TaskState.TASK_RUNNING || TERMINAL_STATES.has(status.state)) startFollow(record);
     if (allEnded()) {
       await Promise.all([...records.values()].map((r) => r.follow?.catch(() => undefined)));
@@ -498,13 +518,6 @@ export async function runExecute(opts: ExecuteOptions): Promise<number> {
           kill: { taskId: { value: record.id }, agentId: { value: record.agentId } },
         });
   };
-  const killTimer =
-    killAfterMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          log(`Killing the task${toLaunch > 1 ? 's' : ''} after ${opts.killAfter}`);
-          void killAll().catch((err) => fail(err as Error));
-        }, killAfterMs);
   let interrupted = 0;
   const onSignal = () => {
     interrupted++;
@@ -520,7 +533,7 @@ export async function runExecute(opts: ExecuteOptions): Promise<number> {
   try {
     code = await done;
   } finally {
-    clearTimeout(killTimer);
+    for (const timer of killTimers) clearTimeout(timer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress?.stop();

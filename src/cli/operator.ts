@@ -12,7 +12,7 @@ import type { JsonValue } from '../wire/json-text.js';
 import { fromMesosJson, toMesosJson } from '../wire/mesos-json.js';
 import { CliError, jsonText } from './api.js';
 import { megabytes, nanosToSeconds, printTable } from './format.js';
-import { type CommonOptions, examples, masterApi, withJson, withMaster } from './options.js';
+import { type CommonOptions, camelOptions, examples, masterApi, withJson, withMaster } from './options.js';
 
 /** `cpus:4;mem:1024` → `{cpus: {value: 4}, mem: {value: 1024}}` (QuotaConfig maps). */
 export function parseQuantities(flag: string, text: string): Record<string, { value: number }> {
@@ -275,7 +275,8 @@ export async function runAgentDrain(argv: string[]): Promise<number> {
     'strata agent drain <agent id>',
     'strata agent drain <agent id> --max_grace_period=1mins --mark_gone',
   ]);
-  cmd.action(async (id: string, opts: CommonOptions & { maxGracePeriod?: string; markGone?: boolean }) => {
+  cmd.action(async (id: string, raw: Record<string, unknown>) => {
+    const opts = camelOptions<CommonOptions & { maxGracePeriod?: string; markGone?: boolean }>(raw);
     let maxGracePeriod: { seconds: bigint; nanos: number } | undefined;
     if (opts.maxGracePeriod !== undefined) {
       const ms = parseDuration(opts.maxGracePeriod);

@@ -38,3 +38,10 @@ export function parseCount(flag: string, min = 0) {
     return n;
   };
 }
+
+/** Commander keeps `--kill_after` as `kill_after`: Mesos-style flag names → camelCase keys. */
+export function camelOptions<T>(raw: Record<string, unknown>): T {
+  return Object.fromEntries(
+    Object.entries(raw).map(([k, v]) => [k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()), v]),
+  ) as T;
+}

@@ -164,10 +164,14 @@ describe('master operator API', { timeout: 180_000 }, () => {
 
       const unknown = await operatorCall(master.url, { type: Call_Type.UNKNOWN }, media);
       assert.deepEqual([unknown.status, unknown.body], [501, '']);
-      const later = await operatorCall(master.url, { type: Call_Type.GET_MAINTENANCE_STATUS }, media);
+      const later = await operatorCall(
+        master.url,
+        { type: Call_Type.REMOVE_QUOTA, removeQuota: { role: 'r' } },
+        media,
+      );
       assert.deepEqual(
         [later.status, later.body],
-        [501, 'Call type GET_MAINTENANCE_STATUS is not supported by this master yet'],
+        [501, 'Call type REMOVE_QUOTA is not supported by this master yet'],
       );
       const refused = await operatorCall(master.url, { type: Call_Type.GET_HEALTH }, media, {
         Accept: 'text/html',

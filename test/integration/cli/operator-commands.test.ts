@@ -282,6 +282,9 @@ describe('strata operator commands', { timeout: 240_000 }, () => {
 
   describe('task log, exec and kill (the README walk-through)', () => {
     it('runs, inspects, follows, logs into and kills a task', async () => {
+      assert.equal((await strata(['agents'])).code, 0);
+      const hello = await strata(['execute', '--command', 'echo hello; exit 3']);
+      assert.equal(hello.code, 3, hello.stderr);
       const web = start([
         'execute',
         '--name',

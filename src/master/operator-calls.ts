@@ -2,7 +2,7 @@
  * The master's own operator calls (reference section 4.1), as a handler table for
  * operator-api.ts: health, flags, version, metrics, logging level, files, the state getters,
  * TEARDOWN, MARK_AGENT_GONE and SUBSCRIBE. Reservations, volumes, roles, weights and quota live in
- * operator-allocation-calls.ts; maintenance and drain calls are not here yet (501).
+ * operator-allocation-calls.ts; maintenance and agent control in operator-maintenance-calls.ts.
  */
 import { isFieldSet } from '@bufbuild/protobuf';
 import type { Files } from '../agent/files.js';

@@ -199,9 +199,16 @@ export async function startAgent(
   // Read before anything listens: a checkpoint that cannot be used stops the agent right here.
   const checkpoint = readCheckpointOrFail(workDir, runtimeDir, flags.strict);
   const bootId = readBootId(options.bootIdFile ?? process.env.STRATA_BOOT_ID_FILE ?? DEFAULT_BOOT_ID_FILE);
-  const resources = agentTotalResources(flags.resources, flags.default_role, () =>
-    detectedAmounts(probeMachine(workDir)),
-  );
+  // Free disk moves all the time, so a detected disk amount is kept for the life of the agent: a
+  // restart on the same work_dir reuses what the agent registered with instead of failing recovery
+  // with "resources changed" (a reboot starts a new agent, which detects again).
+  const registeredDisk = checkpoint.agent?.info.resources.find(
+    (r) => r.name === 'disk' && !r.disk && r.reservations.length === 0 && (r.role ?? '*') === '*',
+  )?.scalar?.value;
+  const resources = agentTotalResources(flags.resources, flags.default_role, () => {
+    const amounts = detectedAmounts(probeMachine(workDir));
+    return registeredDisk === undefined ? amounts : { ...amounts, disk: registeredDisk };
+  });
   const attributes = flags.attributes ? parseAttributes(flags.attributes) : [];
   const baseEnvironment = executorBaseEnvironment(flags.executor_environment_variables);
 

@@ -266,7 +266,7 @@ export class Master {
     this.maintenance = new Maintenance({
       master: this,
       clock,
-      log,
+      log: log.child({ component: 'maintenance' }),
       registry,
       newOfferId: () => this.ids.offerId(),
       send: (framework, event) => this.send(framework, event),

@@ -76,7 +76,8 @@ export async function startMaster(
   const workDir = flags.work_dir ?? defaultWorkDir('master', flags.port);
   const registry = new LocalStoreRegistry(workDir);
 
-  const http = new HttpServer({ delegate: 'master', logger: log });
+  // One child logger per component (`"component":"http"`, ...); SET_LOGGING_LEVEL reaches them all.
+  const http = new HttpServer({ delegate: 'master', logger: log.child({ component: 'http' }) });
   const bound = await http.listen(flags.ip, flags.port);
   const hostname = flags.hostname ?? flags.ip;
   const masterId = newMasterId();
@@ -111,7 +112,7 @@ export async function startMaster(
     allocator,
     new IdMinter(masterId),
     clock,
-    log,
+    log.child({ component: 'master' }),
     registry,
   );
 

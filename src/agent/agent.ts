@@ -774,7 +774,9 @@ export class Agent {
             ...executor.info.resources,
             ...[...executor.tasks.values()].flatMap((t) => t.info.resources),
           ],
+          ...(executor.commandExecutor ? { taskCommand: [...executor.tasks.values()][0]?.info.command } : {}),
         },
+        progress: (message) => this.launchProgress(framework, executor, message),
       });
     } catch (err) {
       this.launchFailed(framework, executor, err as Error);
@@ -829,6 +831,25 @@ export class Agent {
       executor.phase = 'terminating';
       child.signal('SIGKILL');
     });
+  }
+
+  /** Launch progress (an image pull) as TASK_STARTING for the tasks still waiting for the executor. */
+  private launchProgress(framework: FrameworkRecord, executor: ExecutorRecord, message: string): void {
+    if (executor.phase !== 'registering') return;
+    for (const [taskId, entry] of executor.tasks) {
+      if (entry.phase !== 'queued') continue;
+      const status = agentStatus({
+        taskId,
+        state: TaskState.TASK_STARTING,
+        reason: TaskStatus_Reason.CONTAINER_LAUNCH_FAILED,
+        message,
+        agentId: this.id,
+        executorId: executor.id,
+        nowMs: this.deps.clock.now(),
+      });
+      clearField(status, TaskStatusSchema.field.reason); // progress has no reason
+      this.takeCustody(framework, executor, status);
+    }
   }
 
   private launchFailed(framework: FrameworkRecord, executor: ExecutorRecord, err: Error): void {

@@ -14,6 +14,7 @@ import {
   stringOption,
   validPort,
 } from '../common/options.js';
+import { provisionerFlags } from '../containerizer/provisioner/flags.js';
 import { CONTAINER_LOGGERS, logrotateOptionsProblem, MIN_LOGROTATE_SIZE } from './container-logger.js';
 
 export const agentFlags = {
@@ -166,6 +167,11 @@ export const agentFlags = {
     default: 'mesos',
   }),
   cgroups_enable_cfs: boolOption({ help: 'cap cpu time at the cpus resource (CFS quota)', default: false }),
+  image_providers: stringOption({
+    help: 'image providers for containers with an image: docker (needs --isolation with filesystem/linux)',
+    default: '',
+  }),
+  ...provisionerFlags,
 } satisfies OptionTable;
 
 export type AgentFlags = typeof agentFlags;

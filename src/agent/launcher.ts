@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { ExecutorInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
+import type { CommandInfo, ExecutorInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { type ContainerLogger, sandboxLogger } from './container-logger.js';
 import type { ProgramSpec } from './executor-launch.js';
 
@@ -19,7 +19,15 @@ export interface LaunchSpec {
   sandbox: string;
   env: Record<string, string>;
   /** For an isolating containerizer (src/containerizer): the container and what it may use. */
-  container?: { id: string; info: ExecutorInfo; resources: readonly Resource[] };
+  container?: {
+    id: string;
+    info: ExecutorInfo;
+    resources: readonly Resource[];
+    /** A command executor's task command (an image's Entrypoint/Cmd may stand in for it). */
+    taskCommand?: CommandInfo | undefined;
+  };
+  /** Progress before the executor runs (image pulls), reported as TASK_STARTING messages. */
+  progress?: (message: string) => void;
 }
 
 export interface ExecutorProcess {

@@ -9,6 +9,7 @@ import type { Logger } from '../common/log.js';
 import { type ContainerInfo, ContainerInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { Containerizer } from './containerizer.js';
 import { IsolationFlagError, planIsolation } from './isolators/catalogue.js';
+import { Provisioner } from './provisioner/provisioner.js';
 import type { RootfsProvider } from './rootfs.js';
 
 export { Containerizer };
@@ -21,6 +22,65 @@ export interface ContainerizerFlags {
   default_container_info?: string | undefined;
   cgroups_root: string;
   cgroups_enable_cfs: boolean;
+  /** `--image_providers`: `docker` (appc is not supported); empty: no images. */
+  image_providers?: string | undefined;
+  docker_registry?: string | undefined;
+  docker_store_dir?: string | undefined;
+  docker_config?: string | undefined;
+  image_provisioner_backend?: string | undefined;
+  image_gc_config?: string | undefined;
+}
+
+/** `--image_providers` → the providers named (only `docker` exists here). */
+export function imageProviders(text: string | undefined): string[] {
+  const providers = (text ?? '')
+    .split(',')
+    .map((p) => p.trim().toLowerCase())
+    .filter((p) => p !== '');
+  for (const p of providers) {
+    if (p !== 'docker')
+      throw new StrataError('AGENT_BAD_ISOLATION', {
+        detail: `--image_providers=${text}: '${p}' is not supported (only docker)`,
+      });
+  }
+  return [...new Set(providers)];
+}
+
+/** The docker image provisioner as the containerizer's RootfsProvider, with its image GC started. */
+async function dockerProvisioner(flags: ContainerizerFlags, workDir: string, log: Logger) {
+  const backend = flags.image_provisioner_backend === 'copy' ? 'copy' : 'overlay';
+  try {
+    const provisioner = await Provisioner.create({
+      workDir,
+      ...(flags.docker_store_dir ? { dockerStoreDir: flags.docker_store_dir } : {}),
+      ...(flags.docker_registry ? { dockerRegistry: flags.docker_registry } : {}),
+      ...(flags.docker_config ? { dockerConfig: flags.docker_config } : {}),
+      ...(flags.image_gc_config ? { imageGcConfig: flags.image_gc_config } : {}),
+      backend,
+    });
+    provisioner.startGc((result) => {
+      if (result instanceof Error) log.warn({ err: result.message }, 'image GC failed');
+      else if (result.removedLayers.length > 0 || result.removedImages.length > 0)
+        log.info(
+          {
+            images: result.removedImages,
+            layers: result.removedLayers.length,
+            freedBytes: result.freedBytes,
+          },
+          'image GC pruned the store',
+        );
+    });
+    log.info(
+      { registry: flags.docker_registry, store: flags.docker_store_dir, backend },
+      'docker image provisioner ready',
+    );
+    return provisioner;
+  } catch (err) {
+    if (err instanceof StrataError) throw err;
+    throw new StrataError('AGENT_BAD_ISOLATION', {
+      detail: `the docker image provisioner cannot start: ${(err as Error).message}`,
+    });
+  }
 }
 
 export async function createContainerizer(
@@ -46,7 +106,15 @@ export async function createContainerizer(
       throw new StrataError('AGENT_BAD_ISOLATION', { detail: err.message });
     throw err;
   }
+  const providers = imageProviders(flags.image_providers);
+  if (providers.length > 0 && !plan.isolators.includes('filesystem/linux'))
+    throw new StrataError('AGENT_BAD_ISOLATION', {
+      detail: `--image_providers=${flags.image_providers} needs --isolation with filesystem/linux`,
+    });
   if (plan.isolators.length === 0 && !flags.default_container_info) return undefined;
+  let rootfsProvider = context.rootfsProvider;
+  if (!rootfsProvider && providers.includes('docker'))
+    rootfsProvider = await dockerProvisioner(flags, context.workDir, context.log);
   let defaultContainerInfo: ContainerInfo | undefined;
   if (flags.default_container_info) {
     try {
@@ -74,7 +142,7 @@ export async function createContainerizer(
       cgroupsRoot: flags.cgroups_root,
       enableCfs: flags.cgroups_enable_cfs,
       defaultContainerInfo,
-      rootfsProvider: context.rootfsProvider,
+      rootfsProvider,
       logger: context.logger,
       log: context.log,
     });

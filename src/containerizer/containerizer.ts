@@ -40,7 +40,8 @@ import {
 import { CapabilitiesIsolator, RlimitsIsolator } from './isolators/linux.js';
 import { IpcNamespaceIsolator, PidNamespaceIsolator, UtsNamespaceIsolator } from './isolators/namespaces.js';
 import { DiskDuIsolator, PosixCpuIsolator, PosixMemIsolator } from './isolators/posix.js';
-import { imageEnv, type RootfsProvider } from './rootfs.js';
+import { launchFromImage } from './provisioner/launch.js';
+import { imageEnv, imageName, progressReporter, type RootfsProvider } from './rootfs.js';
 import { ensureHostRoot } from './runtime/host-root.js';
 import {
   OciRuntime,
@@ -50,6 +51,12 @@ import {
   waitStatusFromRunExit,
 } from './runtime/oci-runtime.js';
 import { ALL_CAPABILITIES, composeSpec } from './runtime/oci-spec.js';
+
+/**
+ * The command an image gives a command task (JSON CommandInfo: shell false, value, arguments with
+ * argv[0]); the command executor runs it instead of its task's empty one.
+ */
+export const TASK_COMMAND_VARIABLE = 'STRATA_TASK_COMMAND';
 
 export interface ContainerizerOptions {
   plan: IsolationPlan;
@@ -229,7 +236,11 @@ export class Containerizer {
         throw new Error('a container image needs --isolation with filesystem/linux');
       const provider = this.options.rootfsProvider;
       if (!provider) throw new Error('no image provisioner is configured on this agent');
-      const provisioned = await provider.provision(c.id, image);
+      const provisioned = await provider.provision(
+        c.id,
+        image,
+        spec.progress ? { onProgress: progressReporter(spec.progress) } : {},
+      );
       config.rootfs = provisioned.rootfs;
       const useImageConfig = this.options.plan.isolators.includes('docker/runtime');
       if (useImageConfig && provisioned.config) {
@@ -237,6 +248,32 @@ export class Containerizer {
           env: imageEnv(provisioned.config),
           ...(provisioned.config.workingDir ? { workingDir: provisioned.config.workingDir } : {}),
         };
+        // A command task with `shell: false` and no value runs the image's Entrypoint/Cmd (Mesos'
+        // docker/runtime hands the command executor `--task_command`; here an environment variable).
+        const command = c.taskCommand;
+        if (command && !command.shell && command.value === '') {
+          try {
+            const launch = launchFromImage(
+              {
+                entrypoint: provisioned.config.entrypoint,
+                cmd: provisioned.config.cmd,
+                env: [],
+                workingDir: provisioned.config.workingDir,
+                user: undefined,
+              },
+              { shell: false, value: '', arguments: command.arguments },
+              { image: imageName(image) },
+            );
+            config.env[TASK_COMMAND_VARIABLE] = JSON.stringify({
+              shell: false,
+              value: launch.executable,
+              arguments: launch.argv,
+            });
+          } catch (err) {
+            await provider.destroy?.(c.id).catch(() => undefined);
+            throw err;
+          }
+        }
       }
     }
     return config;
@@ -477,6 +514,15 @@ export class Containerizer {
 
   /** Destroys the containers of an earlier run that the agent did not claim (orphans). */
   async destroyUnclaimed(): Promise<string[]> {
+    const orphans = await this.destroyUnclaimedContainers();
+    // Rootfses of containers nobody runs any more (an agent that died mid-launch) go too.
+    await this.options.rootfsProvider
+      ?.recover?.([...this.claimed, ...this.live.keys()].filter((id) => !orphans.includes(id)))
+      .catch((err: unknown) => this.options.log.warn({ err }, 'image rootfs recovery failed'));
+    return orphans;
+  }
+
+  private async destroyUnclaimedContainers(): Promise<string[]> {
     if (!this.runtime || !existsSync(this.stateDir)) return [];
     const orphans = readdirSync(this.stateDir).filter(
       (d) => !d.startsWith('.') && !this.claimed.has(d) && !this.live.has(d),

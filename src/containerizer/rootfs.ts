@@ -15,13 +15,56 @@ export interface ImageRuntimeConfig {
   user?: string;
 }
 
+/** Bytes of one image layer as a pull goes (the provisioner's `LayerProgress`). */
+export interface PullProgress {
+  readonly image: string;
+  readonly layer: string;
+  readonly bytes: number;
+  readonly total: number | undefined;
+  readonly state: 'cached' | 'pulling' | 'done';
+}
+
 export interface RootfsProvider {
   provision(
     containerId: string,
     image: Image,
+    options?: { onProgress?: (progress: PullProgress) => void },
   ): Promise<{ rootfs: string; config?: ImageRuntimeConfig | undefined }>;
   /** Releases what provision made (unmount, remove); unknown ids are fine. */
   destroy?(containerId: string): Promise<void>;
+  /** After an agent restart: releases the rootfses of every container not in `live`. */
+  recover?(live: readonly string[]): Promise<unknown>;
+}
+
+/**
+ * Pull progress → TASK_STARTING messages ("Pulling image busybox: 3.2/5.1 MB"): the sum over the
+ * layers seen so far; at most one message per `intervalMs` (the first at once); nothing for an
+ * image whose layers are all cached.
+ */
+export function progressReporter(
+  report: (message: string) => void,
+  intervalMs = 1000,
+  now: () => number = Date.now,
+): (progress: PullProgress) => void {
+  const layers = new Map<string, { bytes: number; total: number | undefined }>();
+  let last = Number.NEGATIVE_INFINITY;
+  return (p) => {
+    if (p.state === 'cached') return;
+    layers.set(p.layer, { bytes: p.bytes, total: p.total });
+    const t = now();
+    if (t - last < intervalMs) return;
+    last = t;
+    let bytes = 0;
+    let total = 0;
+    let known = true;
+    for (const l of layers.values()) {
+      bytes += l.bytes;
+      if (l.total === undefined) known = false;
+      else total += l.total;
+    }
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    report(`Pulling image ${p.image}: ${mb(bytes)}${known ? `/${mb(total)}` : ''} MB`);
+  };
 }
 
 export function imageName(image: Image): string {

@@ -213,7 +213,7 @@ export class CommandExecutor {
     }
     this.send(taskId, TaskState.TASK_STARTING);
 
-    const plan = planCommandLaunch(task, {
+    const plan = planCommandLaunch(withImageCommand(task, this.options.processEnvironment), {
       executorEnvironment: this.options.processEnvironment,
       privateVariables: EXECUTOR_PRIVATE_VARIABLES,
       sandbox: this.options.environment.sandbox ?? this.options.cwd,
@@ -566,6 +566,30 @@ export function main(): void {
     'command executor: starting',
   );
   executor.start();
+}
+
+/**
+ * A task with `shell: false` and no value runs its image's Entrypoint/Cmd: the containerizer
+ * resolved them into STRATA_TASK_COMMAND (JSON CommandInfo), as Mesos' `--task_command`.
+ */
+export function withImageCommand(task: TaskInfo, env: EnvironmentRecord): TaskInfo {
+  const text = env['STRATA_TASK_COMMAND'];
+  const command = task.command;
+  if (!text || !command || command.shell || command.value !== '') return task;
+  let resolved: { value?: unknown; arguments?: unknown };
+  try {
+    resolved = JSON.parse(text) as typeof resolved;
+  } catch {
+    return task;
+  }
+  if (typeof resolved.value !== 'string' || !Array.isArray(resolved.arguments)) return task;
+  const copy = clone(TaskInfoSchema, task);
+  const replaced = clone(CommandInfoSchema, command);
+  replaced.shell = false;
+  replaced.value = resolved.value;
+  replaced.arguments = resolved.arguments.map(String);
+  copy.command = replaced;
+  return copy;
 }
 
 function isEntryPoint(): boolean {

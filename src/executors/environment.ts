@@ -48,7 +48,10 @@ export interface ExecutorEnvironment {
 export type EnvironmentRecord = Readonly<Record<string, string | undefined>>;
 
 /** Variables the executor consumes itself and must not hand on to the task it runs. */
-export const EXECUTOR_PRIVATE_VARIABLES: readonly string[] = ['MESOS_EXECUTOR_AUTHENTICATION_TOKEN'];
+export const EXECUTOR_PRIVATE_VARIABLES: readonly string[] = [
+  'MESOS_EXECUTOR_AUTHENTICATION_TOKEN',
+  'STRATA_TASK_COMMAND',
+];
 
 /**
  * Parses the executor environment; throws EXECUTOR_ENV_MISSING / EXECUTOR_ENV_INVALID naming the

@@ -140,7 +140,9 @@ export function discoverToolbox(nodePath = process.execPath, appRoot = findAppRo
   if (!loader) return undefined;
   return {
     loader: realpathSync(loader),
-    libraries: libraries.map((l) => realpathSync(l)),
+    // As ldd names them (sonames, often symlinks): the loader looks them up by that name, and the
+    // bind mount follows the link (libstdc++.so.6 → libstdc++.so.6.0.30).
+    libraries,
     node: realpathSync(nodePath),
     appRoot,
   };

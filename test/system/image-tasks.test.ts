@@ -1,0 +1,444 @@
+/**
+ * Image tasks end to end: a real master and agent (`--isolation=filesystem/linux,docker/runtime,
+ * namespaces/pid,cgroups/cpu,cgroups/mem --image_providers=docker`) pulling from a real Debian
+ * docker-registry on a free loopback port, with busybox images built here with umoci and pushed
+ * with skopeo. Root only (skipped with a printed reason otherwise). Everything made here (the
+ * registry, cgroups below a per-run --cgroups_root, rootfs mounts, the store) is removed at the end.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
+import { removeHostRoot } from '../../src/containerizer/runtime/host-root.js';
+import {
+  type CommandInfoSchema,
+  FrameworkInfo_Capability_Type,
+  TaskState,
+  type TaskStatus,
+  TaskStatus_Reason,
+} from '../../src/wire/gen/mesos/v1/mesos_pb.js';
+import { Call_Type, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { eventually } from '../support/eventually.js';
+import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
+import { TestScheduler } from '../support/scheduler-client.js';
+
+const isRoot = process.getuid?.() === 0;
+const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
+const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+const hasRuntime = has('crun') || has('runc');
+const skip = !isRoot
+  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
+  : missing.length > 0
+    ? `missing ${missing.join(', ')} (scripts/setup-host.sh installs them)`
+    : !busybox
+      ? 'busybox-static is not installed'
+      : !hasRuntime
+        ? 'no crun/runc'
+        : false;
+if (skip) console.log(`# image task system tests skipped: ${skip}`);
+
+const CGROUPS_ROOT = `strata-img-test-${process.pid}`;
+const ISOLATION = 'filesystem/linux,docker/runtime,namespaces/pid,cgroups/cpu,cgroups/mem';
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export async function startRegistry(dir: string): Promise<{ host: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const data = join(dir, 'data');
+  mkdirSync(data, { recursive: true });
+  const config = join(dir, 'config.yml');
+  writeFileSync(
+    config,
+    `version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: ${data}}\nhttp: {addr: "127.0.0.1:${port}"}\n`,
+  );
+  const log = openSync(join(dir, 'registry.log'), 'w');
+  const proc = spawn('docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) return { host: `127.0.0.1:${port}`, proc };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  proc.kill('SIGKILL');
+  throw new Error(`registry did not start: ${readFileSync(join(dir, 'registry.log'), 'utf8')}`);
+}
+
+/**
+ * An OCI layout with `busybox` (busybox-static and its applets, /srv, /tmp) and `cfg` (the same
+ * layer with Entrypoint ["/bin/sh","-c"], Cmd [a script], Env, WorkingDir /srv), pushed to `host`.
+ */
+export function buildAndPushImages(dir: string, host: string): void {
+  const r = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp', 'srv', 'dev', 'proc', 'sys'])
+    mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(busybox as string, join(r, 'bin/busybox'));
+  chmodSync(join(r, 'bin/busybox'), 0o755);
+  chmodSync(join(r, 'tmp'), 0o1777);
+  for (const a of ['sh', 'test', 'echo', 'true', 'cat', 'pwd', 'ls', 'env', 'sleep', 'id'])
+    symlinkSync('/bin/busybox', join(r, 'bin', a));
+  writeFileSync(join(r, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  const layout = join(dir, 'oci');
+  sh('umoci', ['init', '--layout', layout]);
+  sh('umoci', ['new', '--image', `${layout}:busybox`]);
+  sh('umoci', ['insert', '--image', `${layout}:busybox`, r, '/']);
+  sh('umoci', ['new', '--image', `${layout}:cfg`]);
+  sh('umoci', ['insert', '--image', `${layout}:cfg`, r, '/']);
+  sh('umoci', [
+    'config',
+    '--image',
+    `${layout}:cfg`,
+    '--config.entrypoint',
+    '/bin/sh',
+    '--config.entrypoint',
+    '-c',
+    '--config.cmd',
+    'echo "$FOO $(pwd) $MESOS_SANDBOX" > "$MESOS_SANDBOX/cfg-out"',
+    '--config.env',
+    'FOO=from-image',
+    '--config.env',
+    'PATH=/bin',
+    '--config.workingdir',
+    '/srv',
+  ]);
+  sh('umoci', ['gc', '--layout', layout]);
+  for (const tag of ['busybox', 'cfg'])
+    sh('skopeo', [
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci:${layout}:${tag}`,
+      `docker://${host}/${tag}:latest`,
+    ]);
+}
+
+function cgroupLeftovers(): string[] {
+  const layout = detectCgroupLayout();
+  const found: string[] = [];
+  for (const mount of new Set(layout.controllers.values())) {
+    const dir = join(mount, CGROUPS_ROOT);
+    if (existsSync(dir))
+      for (const entry of readdirSync(dir, { withFileTypes: true }))
+        if (entry.isDirectory()) found.push(join(dir, entry.name));
+  }
+  return found;
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(dir));
+}
+
+describe('image tasks through a real master and agent', { skip, timeout: 240_000 }, () => {
+  let work: string;
+  let registry: { host: string; proc: ChildProcess };
+  let master: Awaited<ReturnType<typeof startMasterProcess>>;
+  let agent: StrataProcess;
+  let agentPort: number;
+  let workDir: string;
+  let scheduler: TestScheduler;
+  const seen = new Map<string, TaskStatus[]>();
+
+  function startAgent(): Promise<void> {
+    agent = new StrataProcess('agent', [
+      'agent',
+      `--master=127.0.0.1:${master.port}`,
+      '--ip=127.0.0.1',
+      `--port=${agentPort}`,
+      `--work_dir=${workDir}`,
+      `--isolation=${ISOLATION}`,
+      '--image_providers=docker',
+      `--docker_registry=http://${registry.host}`,
+      `--docker_store_dir=${join(work, 'store')}`,
+      `--cgroups_root=${CGROUPS_ROOT}`,
+      '--resources=cpus:4;mem:2048;disk:4096;ports:[31000-32000]',
+      '--logging_level=warn',
+    ]);
+    return agent.waitForHealth(`http://127.0.0.1:${agentPort}/health`, 20_000);
+  }
+
+  before(async () => {
+    work = tempDir('image-tasks');
+    registry = await startRegistry(join(work, 'registry'));
+    buildAndPushImages(join(work, 'build'), registry.host);
+    master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
+    agentPort = await freePort();
+    workDir = join(work, 'agent');
+    await startAgent();
+    scheduler = await new TestScheduler(master.url).subscribe({
+      user: 'root',
+      name: 'images',
+      roles: ['*'],
+      checkpoint: true,
+      capabilities: [{ type: FrameworkInfo_Capability_Type.MULTI_ROLE }],
+    });
+  });
+
+  after(async () => {
+    scheduler?.close();
+    await agent?.stop();
+    await master?.process.stop();
+    registry?.proc.kill('SIGTERM');
+    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    removeHostRoot();
+    await eventually(
+      'cgroups removed',
+      () => (cgroupLeftovers().length === 0 ? true : undefined),
+      10_000,
+    ).catch(() => undefined);
+    const layout = detectCgroupLayout();
+    for (const mount of new Set([
+      ...layout.controllers.values(),
+      '/sys/fs/cgroup/systemd',
+      '/sys/fs/cgroup/unified',
+    ])) {
+      try {
+        rmdirSync(join(mount, CGROUPS_ROOT));
+      } catch {
+        // none
+      }
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  async function launch(
+    id: string,
+    command: MessageInitShape<typeof CommandInfoSchema>,
+    image: string,
+  ): Promise<void> {
+    const event = await scheduler.nextOfType(Event_Type.OFFERS, 20_000);
+    const offers = event.offers?.offers ?? [];
+    const offer = offers[0]!;
+    const result = await scheduler.call({
+      type: Call_Type.ACCEPT,
+      accept: {
+        offerIds: [offer.id!],
+        operations: [
+          {
+            type: 1,
+            launch: {
+              taskInfos: [
+                {
+                  name: id,
+                  taskId: { value: id },
+                  agentId: offer.agentId!,
+                  command,
+                  container: { type: 2, mesos: { image: { type: 2, docker: { name: image } } } },
+                  resources: [
+                    { name: 'cpus', type: 0, scalar: { value: 0.2 } },
+                    { name: 'mem', type: 0, scalar: { value: 64 } },
+                  ],
+                },
+              ],
+            },
+          },
+        ],
+        filters: { refuseSeconds: 0 },
+      },
+    });
+    assert.equal(result.status, 202, result.body);
+    for (const other of offers.slice(1))
+      await scheduler.call({
+        type: Call_Type.DECLINE,
+        decline: { offerIds: [other.id!], filters: { refuseSeconds: 0 } },
+      });
+  }
+
+  /** Acknowledges every update of `id` until one in `states` comes. */
+  async function until(id: string, states: TaskState[], timeoutMs = 60_000): Promise<TaskStatus> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const event = await scheduler.next(
+        (e) => e.type === Event_Type.UPDATE && e.update?.status?.taskId?.value === id,
+        Math.max(1, deadline - Date.now()),
+        `${id} ${states.map((s) => TaskState[s]).join('|')}`,
+      );
+      const status = event.update!.status!;
+      seen.set(id, [...(seen.get(id) ?? []), status]);
+      if (status.uuid.length > 0)
+        await scheduler.call({
+          type: Call_Type.ACKNOWLEDGE,
+          acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },
+        });
+      if (states.includes(status.state)) return status;
+    }
+  }
+
+  function sandboxOf(taskId: string): string {
+    const slaves = join(workDir, 'slaves');
+    for (const agentId of readdirSync(slaves)) {
+      const frameworks = join(slaves, agentId, 'frameworks');
+      if (!existsSync(frameworks)) continue;
+      for (const fw of readdirSync(frameworks)) {
+        const dir = join(frameworks, fw, 'executors', taskId, 'runs', 'latest');
+        if (existsSync(dir)) return dir;
+      }
+    }
+    throw new Error(`no sandbox for ${taskId}`);
+  }
+
+  function sandboxLog(taskId: string): string {
+    try {
+      const dir = sandboxOf(taskId);
+      return ['stdout', 'stderr']
+        .map((f) => `${f}: ${readFileSync(join(dir, f), 'utf8').slice(-2000)}`)
+        .join('\n');
+    } catch (err) {
+      return String(err);
+    }
+  }
+
+  it('a command task runs in the image (not the host), with the sandbox mounted; pull progress is reported', async () => {
+    await launch(
+      'img-ok',
+      { value: 'test -f /bin/busybox && test ! -e /etc/debian_version && echo ok > $MESOS_SANDBOX/out' },
+      `${registry.host}/busybox:latest`,
+    );
+    const end = await until('img-ok', [
+      TaskState.TASK_FINISHED,
+      TaskState.TASK_FAILED,
+      TaskState.TASK_KILLED,
+    ]);
+    assert.equal(TaskState[end.state], 'TASK_FINISHED', `${end.message}\n${sandboxLog('img-ok')}`);
+    assert.equal(readFileSync(join(sandboxOf('img-ok'), 'out'), 'utf8'), 'ok\n');
+    const progress = (seen.get('img-ok') ?? []).filter(
+      (s) => s.state === TaskState.TASK_STARTING && /^Pulling image /.test(s.message),
+    );
+    assert.ok(progress.length >= 1, 'a TASK_STARTING with pull progress');
+    assert.match(progress[0]!.message, /^Pulling image 127\.0\.0\.1:\d+\/busybox:latest: [\d.]+\/[\d.]+ MB$/);
+    const states = (seen.get('img-ok') ?? []).map((s) => TaskState[s.state]);
+    assert.deepEqual(states.slice(-2), ['TASK_RUNNING', 'TASK_FINISHED'], states.join(','));
+  });
+
+  it("shell=false with no value runs the image's Entrypoint + Cmd with its Env and WorkingDir", async () => {
+    await launch('img-cfg', { shell: false }, `${registry.host}/cfg:latest`);
+    const end = await until('img-cfg', [
+      TaskState.TASK_FINISHED,
+      TaskState.TASK_FAILED,
+      TaskState.TASK_KILLED,
+    ]);
+    assert.equal(TaskState[end.state], 'TASK_FINISHED', end.message);
+    assert.equal(
+      readFileSync(join(sandboxOf('img-cfg'), 'cfg-out'), 'utf8'),
+      'from-image /srv /mnt/mesos/sandbox\n',
+    );
+    // The layer is shared with busybox: nothing was pulled, so no progress message.
+    assert.ok(
+      !(seen.get('img-cfg') ?? []).some((s) => /^Pulling image/.test(s.message)),
+      'no pull progress for cached layers',
+    );
+  });
+
+  it('a user command (shell) overrides the image Entrypoint; the user environment wins over the image Env', async () => {
+    await launch(
+      'img-user',
+      {
+        value: 'echo "$FOO $(pwd)" > $MESOS_SANDBOX/u',
+        environment: { variables: [{ name: 'FOO', value: 'user' }] },
+      },
+      `${registry.host}/cfg:latest`,
+    );
+    const end = await until('img-user', [
+      TaskState.TASK_FINISHED,
+      TaskState.TASK_FAILED,
+      TaskState.TASK_KILLED,
+    ]);
+    assert.equal(TaskState[end.state], 'TASK_FINISHED', end.message);
+    assert.equal(readFileSync(join(sandboxOf('img-user'), 'u'), 'utf8'), 'user /srv\n');
+  });
+
+  it('an image that does not exist fails the task with REASON_CONTAINER_LAUNCH_FAILED and a clear message', async () => {
+    await launch('img-missing', { value: 'true' }, `${registry.host}/no-such-image:latest`);
+    const end = await until('img-missing', [
+      TaskState.TASK_FINISHED,
+      TaskState.TASK_FAILED,
+      TaskState.TASK_KILLED,
+    ]);
+    assert.equal(TaskState[end.state], 'TASK_FAILED');
+    assert.equal(TaskStatus_Reason[end.reason], 'CONTAINER_LAUNCH_FAILED', end.message);
+    assert.match(end.message, /no-such-image/);
+  });
+
+  it('an image task survives an agent SIGKILL; its rootfs is released after it ends', async () => {
+    await launch(
+      'img-survivor',
+      { value: 'sleep 3; echo done > $MESOS_SANDBOX/s' },
+      `${registry.host}/busybox:latest`,
+    );
+    const running = await until('img-survivor', [TaskState.TASK_RUNNING]);
+    const containerId = running.containerStatus?.containerId?.value ?? '';
+    assert.ok(
+      mountsUnder(join(workDir, 'provisioner', 'containers', containerId)).length > 0,
+      'the rootfs is mounted',
+    );
+    await agent.kill();
+    await startAgent();
+    const end = await until('img-survivor', [TaskState.TASK_FINISHED, TaskState.TASK_FAILED], 40_000);
+    assert.equal(TaskState[end.state], 'TASK_FINISHED', end.message);
+    await eventually(
+      'rootfs released',
+      () => (existsSync(join(workDir, 'provisioner', 'containers', containerId)) ? undefined : true),
+      15_000,
+    );
+  });
+
+  it('cleanup leaves no mount, cgroup or rootfs behind', async () => {
+    await eventually(
+      'no mounts below the work dir',
+      () => (mountsUnder(workDir).length === 0 ? true : undefined),
+      15_000,
+    );
+    await eventually(
+      'no container cgroups',
+      () => (cgroupLeftovers().length === 0 ? true : undefined),
+      15_000,
+    );
+    const containers = join(workDir, 'provisioner', 'containers');
+    await eventually(
+      'no provisioned rootfs',
+      () => (!existsSync(containers) || readdirSync(containers).length === 0 ? true : undefined),
+      15_000,
+    );
+  });
+
+  it('`strata execute --docker_image` runs a command in the image', async () => {
+    // This framework goes so that the CLI's framework gets the offers.
+    await scheduler.call({ type: Call_Type.TEARDOWN });
+    scheduler.close();
+    const cli = new StrataProcess('execute', [
+      'execute',
+      `--master=127.0.0.1:${master.port}`,
+      `--docker_image=${registry.host}/busybox:latest`,
+      '--command=test ! -e /etc/debian_version && test -x /bin/busybox',
+    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      cli.waitForExit(),
+      new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), 60_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (code === 'timeout') await cli.kill();
+    assert.equal(code, 0, cli.output);
+  });
+});

@@ -14,6 +14,8 @@ export interface HostReport {
   cgroups: CgroupsMode;
   /** cgroup v2 controllers still owned by the unified hierarchy on a hybrid host (crun refuses those). */
   hybridV2Controllers: string[];
+  /** The controllers containers can use: v1 hierarchies mounted, or those v2's root offers. */
+  controllers: string[];
   overlayfs: boolean;
   runtimes: { crun?: string; runc?: string };
   tools: { umoci?: string; skopeo?: string; zookeeper?: string; dockerRegistry?: string };
@@ -51,6 +53,19 @@ function detectCgroups(): { mode: CgroupsMode; hybridV2Controllers: string[] } {
     : { mode: 'none', hybridV2Controllers: [] };
 }
 
+/** The cgroup controllers this host offers containers (`cpu`, `memory`, `pids`, ...). */
+function detectControllers(mode: CgroupsMode): string[] {
+  if (mode === 'none') return [];
+  if (mode === 'v2') return readText('/sys/fs/cgroup/cgroup.controllers').split(/\s+/).filter(Boolean);
+  // v1 (and hybrid): /proc/cgroups rows are `name hierarchy num_cgroups enabled`; a v1 hierarchy is > 0.
+  return readText('/proc/cgroups')
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 4 && Number(cols[1]) > 0 && cols[3] === '1')
+    .map((cols) => cols[0] ?? '');
+}
+
 function isMountedV1(controller: string): boolean {
   return readText('/proc/self/mountinfo')
     .split('\n')
@@ -84,27 +99,68 @@ export function probeHost(): HostReport {
     root: process.getuid?.() === 0,
     cgroups: cgroups.mode,
     hybridV2Controllers: cgroups.hybridV2Controllers,
+    controllers: [...new Set(detectControllers(cgroups.mode))].sort(),
     overlayfs: /\boverlay\b/.test(readText('/proc/filesystems')),
     runtimes,
     tools,
   };
 }
 
-/** The isolation a local cluster should ask for on this host, and why, in one line. */
-export function bestIsolation(report: HostReport): { isolation: string; reason: string } {
+/** The cgroup controllers the isolators of a local cluster need. */
+export const LOCAL_CGROUP_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
+
+/** Isolators of a local cluster on a host that allows containers (names of src/containerizer's catalogue). */
+export const CONTAINER_ISOLATION = 'cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux';
+
+export interface IsolationChoice {
+  /** `--isolation` for the agents; empty: plain processes (posix). */
+  isolation: string;
+  /** `--image_providers` for the agents, when images are possible; else empty. */
+  imageProviders: string;
+  /** Whether executors run in OCI containers (cgroups, namespaces, their own mounts). */
+  containers: boolean;
+  /** One line: what was chosen and why. */
+  reason: string;
+}
+
+/**
+ * The isolation a local cluster should ask for on this host, and why, in one line: as root with
+ * crun or runc and the cgroup controllers it needs, cgroups, a pid namespace and filesystem/linux
+ * (plus docker images when `images` says the agent can run them); otherwise posix (plain processes).
+ */
+export function bestIsolation(report: HostReport, options: { images?: boolean } = {}): IsolationChoice {
   const runtime = report.runtimes.crun ?? report.runtimes.runc;
-  if (report.root && runtime && report.cgroups !== 'none' && report.hybridV2Controllers.length === 0) {
-    return {
-      isolation: 'cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux,docker/runtime',
-      reason: `root with ${runtime} and cgroups ${report.cgroups}: cgroups, namespaces and images`,
-    };
+  const missing = LOCAL_CGROUP_CONTROLLERS.filter((c) => !report.controllers.includes(c));
+  if (
+    report.root &&
+    runtime &&
+    report.cgroups !== 'none' &&
+    report.hybridV2Controllers.length === 0 &&
+    missing.length === 0
+  ) {
+    const name = runtime.split('/').pop() ?? runtime;
+    return options.images
+      ? {
+          isolation: `${CONTAINER_ISOLATION},docker/runtime`,
+          imageProviders: 'docker',
+          containers: true,
+          reason: `cgroups, namespaces and docker images (root with ${name}, cgroups ${report.cgroups})`,
+        }
+      : {
+          isolation: CONTAINER_ISOLATION,
+          imageProviders: '',
+          containers: true,
+          reason: `cgroups and namespaces (root with ${name}, cgroups ${report.cgroups})`,
+        };
   }
   const why = !report.root
     ? 'not running as root'
     : !runtime
       ? 'no crun or runc on PATH'
-      : report.hybridV2Controllers.length > 0
-        ? `cgroup v2 still owns ${report.hybridV2Controllers.join(',')} (run scripts/setup-host.sh)`
-        : 'no cgroups mounted';
-  return { isolation: 'posix/cpu,posix/mem', reason: `posix isolation only: ${why}` };
+      : report.cgroups === 'none'
+        ? 'no cgroups mounted'
+        : report.hybridV2Controllers.length > 0
+          ? `cgroup v2 still owns ${report.hybridV2Controllers.join(',')} (run scripts/setup-host.sh)`
+          : `no ${missing.join(', ')} cgroup controller`;
+  return { isolation: '', imageProviders: '', containers: false, reason: `posix (plain processes): ${why}` };
 }

@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import { agentFlags } from '../agent/flags.js';
 import { bestIsolation, type HostReport, probeHost } from '../common/host.js';
+
+/** What `strata local` would pick here: images too when the agent can run them. */
+const best = (report: HostReport) => bestIsolation(report, { images: 'image_providers' in agentFlags });
 
 export function describeHost(report: HostReport): string[] {
   const yesNo = (b: boolean) => (b ? 'yes' : 'no');
@@ -18,8 +22,8 @@ export function describeHost(report: HostReport): string[] {
         .join(', ') || 'none'
     }`,
   ];
-  const best = bestIsolation(report);
-  lines.push(`isolation:    ${best.isolation}`, `              ${best.reason}`);
+  const choice = best(report);
+  lines.push(`isolation:    ${choice.isolation || 'posix'}`, `              ${choice.reason}`);
   return lines;
 }
 
@@ -30,7 +34,7 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action((opts: { json?: boolean }) => {
       const report = probeHost();
-      if (opts.json) console.log(JSON.stringify({ ...report, best: bestIsolation(report) }));
+      if (opts.json) console.log(JSON.stringify({ ...report, best: best(report) }));
       else for (const line of describeHost(report)) console.log(line);
     });
 }

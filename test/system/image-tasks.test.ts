@@ -6,20 +6,8 @@
  * registry, cgroups below a per-run --cgroups_root, rootfs mounts, the store) is removed at the end.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -34,13 +22,13 @@ import {
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import { eventually } from '../support/eventually.js';
+import { buildAndPushImages, busybox, startRegistry } from '../support/images.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
 
 const isRoot = process.getuid?.() === 0;
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
-const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 const hasRuntime = has('crun') || has('runc');
 const skip = !isRoot
   ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
@@ -55,79 +43,6 @@ if (skip) console.log(`# image task system tests skipped: ${skip}`);
 
 const CGROUPS_ROOT = `strata-img-test-${process.pid}`;
 const ISOLATION = 'filesystem/linux,docker/runtime,namespaces/pid,cgroups/cpu,cgroups/mem';
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-export async function startRegistry(dir: string): Promise<{ host: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const data = join(dir, 'data');
-  mkdirSync(data, { recursive: true });
-  const config = join(dir, 'config.yml');
-  writeFileSync(
-    config,
-    `version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: ${data}}\nhttp: {addr: "127.0.0.1:${port}"}\n`,
-  );
-  const log = openSync(join(dir, 'registry.log'), 'w');
-  const proc = spawn('docker-registry', ['serve', config], { stdio: ['ignore', log, log] });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/v2/`)).ok) return { host: `127.0.0.1:${port}`, proc };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`registry did not start: ${readFileSync(join(dir, 'registry.log'), 'utf8')}`);
-}
-
-/**
- * An OCI layout with `busybox` (busybox-static and its applets, /srv, /tmp) and `cfg` (the same
- * layer with Entrypoint ["/bin/sh","-c"], Cmd [a script], Env, WorkingDir /srv), pushed to `host`.
- */
-export function buildAndPushImages(dir: string, host: string): void {
-  const r = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp', 'srv', 'dev', 'proc', 'sys'])
-    mkdirSync(join(r, d), { recursive: true });
-  copyFileSync(busybox as string, join(r, 'bin/busybox'));
-  chmodSync(join(r, 'bin/busybox'), 0o755);
-  chmodSync(join(r, 'tmp'), 0o1777);
-  for (const a of ['sh', 'test', 'echo', 'true', 'cat', 'pwd', 'ls', 'env', 'sleep', 'id'])
-    symlinkSync('/bin/busybox', join(r, 'bin', a));
-  writeFileSync(join(r, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  const layout = join(dir, 'oci');
-  sh('umoci', ['init', '--layout', layout]);
-  sh('umoci', ['new', '--image', `${layout}:busybox`]);
-  sh('umoci', ['insert', '--image', `${layout}:busybox`, r, '/']);
-  sh('umoci', ['new', '--image', `${layout}:cfg`]);
-  sh('umoci', ['insert', '--image', `${layout}:cfg`, r, '/']);
-  sh('umoci', [
-    'config',
-    '--image',
-    `${layout}:cfg`,
-    '--config.entrypoint',
-    '/bin/sh',
-    '--config.entrypoint',
-    '-c',
-    '--config.cmd',
-    'echo "$FOO $(pwd) $MESOS_SANDBOX" > "$MESOS_SANDBOX/cfg-out"',
-    '--config.env',
-    'FOO=from-image',
-    '--config.env',
-    'PATH=/bin',
-    '--config.workingdir',
-    '/srv',
-  ]);
-  sh('umoci', ['gc', '--layout', layout]);
-  for (const tag of ['busybox', 'cfg'])
-    sh('skopeo', [
-      'copy',
-      '--quiet',
-      '--dest-tls-verify=false',
-      `oci:${layout}:${tag}`,
-      `docker://${host}/${tag}:latest`,
-    ]);
-}
 
 function cgroupLeftovers(): string[] {
   const layout = detectCgroupLayout();

@@ -212,7 +212,7 @@ export async function startAgent(
   const attributes = flags.attributes ? parseAttributes(flags.attributes) : [];
   const baseEnvironment = executorBaseEnvironment(flags.executor_environment_variables);
 
-  const http = new HttpServer({ delegate: 'slave(1)', logger: log });
+  const http = new HttpServer({ delegate: 'slave(1)', logger: log.child({ component: 'http' }) });
   const bound = await http.listen(flags.ip, flags.port);
   const ip = advertisedIp(bound.host);
   const hostname = flags.hostname ?? ip;
@@ -241,7 +241,7 @@ export async function startAgent(
       workDir,
       runtimeDir,
       logger: containerLogger,
-      log,
+      log: log.child({ component: 'containerizer' }),
       rootfsProvider: options.rootfsProvider,
     });
   } catch (err) {
@@ -256,7 +256,7 @@ export async function startAgent(
   let agentRef: Agent | undefined;
   const gc = new SandboxGc({
     clock,
-    log,
+    log: log.child({ component: 'gc' }),
     workDir,
     gcDelayMs: flags.gc_delay,
     headroom: flags.gc_disk_headroom,
@@ -284,7 +284,7 @@ export async function startAgent(
     },
     {
       clock,
-      log,
+      log: log.child({ component: 'agent' }),
       send: (message) => link?.send(message) ?? false,
       launch:
         options.launch ??
@@ -422,7 +422,7 @@ export async function startAgent(
     port: master.port,
     backoffFactorMs: flags.registration_backoff_factor,
     clock,
-    log,
+    log: log.child({ component: 'master-link' }),
     registration: () => agent.registrationMessage(),
     onRegistered: (agentId, reregistered, message) => {
       masterHostname = message.registered?.masterInfo?.hostname;

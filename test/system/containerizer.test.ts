@@ -9,7 +9,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
-import { removeHostRoot } from '../../src/containerizer/runtime/host-root.js';
 import {
   FrameworkInfo_Capability_Type,
   TaskState,
@@ -116,7 +115,8 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     scheduler?.close();
     await agent?.stop();
     await master?.process.stop();
-    removeHostRoot();
+    // /run/strata/hostroot stays: every agent on the host shares it, and other test files running
+    // at the same time may be using it (an agent never removes it either).
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
-import { removeHostRoot } from '../../src/containerizer/runtime/host-root.js';
 import {
   type CommandInfoSchema,
   FrameworkInfo_Capability_Type,
@@ -114,7 +113,8 @@ describe('image tasks through a real master and agent', { skip, timeout: 240_000
     await master?.process.stop();
     registry?.proc.kill('SIGTERM');
     for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
-    removeHostRoot();
+    // /run/strata/hostroot stays: every agent on the host shares it, and other test files running
+    // at the same time may be using it (an agent never removes it either).
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),

@@ -19,6 +19,7 @@ import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { formatDuration } from '../common/units.js';
 import { STRATA_VERSION } from '../common/version.js';
+import type { ExecTarget } from '../containerizer/runtime/oci-exec.js';
 import type { MessageMediaType } from '../http/media.js';
 import type { RecordStream } from '../http/responses.js';
 import {
@@ -154,6 +155,8 @@ export interface AgentDeps {
    * longer the process that was started (recovered-process.ts `attachProcess`).
    */
   attach?(pid: number, identity: ProcessIdentity): ExecutorProcess | undefined;
+  /** An isolating containerizer: the container nested containers of `containerId` start in. */
+  execTarget?(containerId: string): ExecTarget | undefined;
   /** Told about updates and executor ends (metrics, sandbox garbage collection). */
   observer?: AgentObserver;
 }
@@ -283,6 +286,7 @@ export class Agent {
       launch: (spec) => this.deps.launch(spec),
       log: deps.log,
       root: (containerId) => this.rootContainer(containerId),
+      execTarget: (containerId) => this.deps.execTarget?.(containerId),
       runtime: {
         launched: (chain, pid, directory) =>
           this.persist('nested container pid', (cp) => cp.writeRuntimeContainer(chain, pid, directory)),

@@ -18,6 +18,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { create, isFieldSet } from '@bufbuild/protobuf';
 import type { Logger } from '../common/log.js';
+import type { ExecTarget } from '../containerizer/runtime/oci-exec.js';
 import {
   type CommandInfo,
   type ContainerID,
@@ -37,6 +38,7 @@ import {
   spawnAttached,
 } from './io-switchboard.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+import { execNested } from './nested-exec.js';
 import type { ProcessIdentity } from './recovered-process.js';
 
 /** What WAIT reports once a container has ended (`ContainerTermination`). */
@@ -58,6 +60,11 @@ export interface NestedContainerDeps {
   log: Logger;
   /** The executor container with this id while its process lives, else undefined. */
   root(containerId: string): RootContainer | undefined;
+  /**
+   * An isolating agent: the OCI container of executor container `containerId`, which its nested
+   * containers are started in (runtime exec); undefined runs them as plain processes.
+   */
+  execTarget?(containerId: string): ExecTarget | undefined;
   /** Records a running container's process (chain: root id first), and forgets it once ended. */
   runtime?: {
     launched(chain: readonly string[], pid: number, directory: string): void;
@@ -178,6 +185,19 @@ export function sessionEnvironment(
   return env;
 }
 
+/** The environment of an OCI container's process (`NAME=value` entries of its config.json). */
+function processEnvironment(target: ExecTarget): Record<string, string> | undefined {
+  const list = target.process.env;
+  if (!Array.isArray(list)) return undefined;
+  const env: Record<string, string> = {};
+  for (const entry of list) {
+    if (typeof entry !== 'string') continue;
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
 export class NestedContainers {
   private readonly containers = new Map<string, NestedContainer>();
 
@@ -260,7 +280,27 @@ export class NestedContainers {
     let child: ExecutorProcess;
     try {
       mkdirSync(directory, { recursive: true, mode: 0o755 });
-      if (options.session || container?.ttyInfo) {
+      const target = this.deps.execTarget?.(rootKey);
+      if (target) {
+        // Inside the executor's container: a session inherits the container's own environment.
+        const size = container?.ttyInfo?.windowSize;
+        const attached = options.session === true || container?.ttyInfo !== undefined;
+        const started = await execNested(target, {
+          program: executorProgram(command),
+          cwd: options.session ? parentDirectory : directory,
+          sandbox: directory,
+          env: options.session
+            ? sessionEnvironment(processEnvironment(target), parentDirectory, command)
+            : nestedEnvironment(directory, command),
+          attached,
+          ...(container?.ttyInfo
+            ? { tty: size ? { rows: size.rows, columns: size.columns } : DEFAULT_TTY_SIZE }
+            : {}),
+          name: key,
+        });
+        if (started.io) record.io = started.io;
+        child = started.process;
+      } else if (options.session || container?.ttyInfo) {
         // The IO switchboard holds its stdio; a session works in its parent's sandbox with the
         // parent's environment (Mesos' DEBUG class), under the command's own variables.
         const size = container?.ttyInfo?.windowSize;

@@ -294,6 +294,9 @@ export async function startAgent(
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
       observer: observers(counters, gc),
       checkpointer,
+      ...(containerizer && !options.launch
+        ? { execTarget: (containerId: string) => containerizer?.execTarget(containerId) }
+        : {}),
       attach: (pid, identity) =>
         containerizer?.attach(identity.directory) ??
         (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),

@@ -43,6 +43,7 @@ import { DiskDuIsolator, PosixCpuIsolator, PosixMemIsolator } from './isolators/
 import { launchFromImage } from './provisioner/launch.js';
 import { imageEnv, imageName, progressReporter, type RootfsProvider } from './rootfs.js';
 import { ensureHostRoot } from './runtime/host-root.js';
+import { type ExecTarget, readExecTarget } from './runtime/oci-exec.js';
 import {
   OciRuntime,
   probeRuntime,
@@ -533,6 +534,15 @@ export class Containerizer {
       await this.destroy(id);
     }
     return orphans;
+  }
+
+  /**
+   * The OCI container of a live executor container, for starting its nested containers inside it
+   * (runtime exec); undefined without the linux launcher or when the container is not running.
+   */
+  execTarget(containerId: string): ExecTarget | undefined {
+    if (!this.runtime || (!this.live.has(containerId) && !this.claimed.has(containerId))) return undefined;
+    return readExecTarget(this.runtime, containerId, this.containerDir(containerId), this.hostRoot);
   }
 
   /** Usage of a live container (isolators merged), or undefined. */

@@ -326,7 +326,6 @@ describe('strata local', { timeout: 120_000 }, () => {
 
   it('task exec goes into the task container when the agents isolate', {
     skip: containers ? false : 'posix: there is no container to enter',
-    todo: 'nested container sessions are plain host processes even with --isolation (src/agent/nested-containers.ts)',
   }, async () => {
     // The task's pid namespace (namespaces/pid) has the executor as pid 1; the host's init is not there.
     const exec = await strata([

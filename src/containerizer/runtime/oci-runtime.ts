@@ -9,7 +9,7 @@
  * container's parent, so the container outlives an agent restart and its exit status is kept.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, type FSWatcher, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 
@@ -207,9 +207,27 @@ export class OciRuntime {
         if (done) return;
         done = true;
         clearInterval(timer);
+        watcher?.close();
         if (err) reject(err);
         else resolve({ child, pid: pid! });
       };
+      const check = () => {
+        const pid = readPid(pidFile);
+        if (pid !== undefined) finish(undefined, pid);
+        else if (Date.now() - started > timeoutMs)
+          finish(new RuntimeError(`${this.info.name} did not start container ${id} within ${timeoutMs} ms`));
+      };
+      // inotify on the state directory wakes us when the runtime writes the pid file; a slow poll
+      // backs it up (a 1 ms poll per container is busy work for the agent when many start at once).
+      let watcher: FSWatcher | undefined;
+      try {
+        watcher = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === 'pid') check();
+        });
+        watcher.on('error', () => undefined);
+      } catch {
+        watcher = undefined;
+      }
       child.once('error', (err) => finish(err));
       child.once('exit', () => {
         // It may have written the pid and exited at once (a container that ends immediately).
@@ -220,12 +238,7 @@ export class OciRuntime {
             new RuntimeError(`${this.info.name} could not start container ${id} (see the sandbox's stderr)`),
           );
       });
-      const timer = setInterval(() => {
-        const pid = readPid(pidFile);
-        if (pid !== undefined) finish(undefined, pid);
-        else if (Date.now() - started > timeoutMs)
-          finish(new RuntimeError(`${this.info.name} did not start container ${id} within ${timeoutMs} ms`));
-      }, 1);
+      const timer = setInterval(check, watcher ? 20 : 2);
     });
   }
 }

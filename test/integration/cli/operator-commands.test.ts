@@ -285,12 +285,13 @@ describe('strata operator commands', { timeout: 240_000 }, () => {
       assert.equal((await strata(['agents'])).code, 0);
       const hello = await strata(['execute', '--command', 'echo hello; exit 3']);
       assert.equal(hello.code, 3, hello.stderr);
+      // The README's command: 30 ticks a second apart, so "not written yet" has 30 s of slack.
       const web = start([
         'execute',
         '--name',
         'web',
         '--command',
-        'for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.4; done; sleep 100',
+        'for i in $(seq 30); do echo tick $i; sleep 1; done; sleep 100',
       ]);
       await waitForTask('web', 'TASK_RUNNING');
 
@@ -300,7 +301,7 @@ describe('strata operator commands', { timeout: 240_000 }, () => {
       // --follow shows lines as they are written: the first tick arrives while later ones are not yet written.
       const follow = start(['task', 'log', 'web', '--follow']);
       await follow.until(() => /tick 2\n/.test(follow.stdout), 'tick 2 in task log --follow');
-      assert.doesNotMatch(follow.stdout, /tick 8/);
+      assert.doesNotMatch(follow.stdout, /tick 30/);
       await follow.until(() => /tick 4\n/.test(follow.stdout), 'tick 4 in task log --follow');
 
       const log = await strata(['task', 'log', 'web']);
@@ -377,20 +378,29 @@ describe('strata operator commands', { timeout: 240_000 }, () => {
     });
 
     it('explain shows the allocator reason per agent; an unknown framework is exit 3', async () => {
-      const web = start(['execute', '--name', 'explained', '--command', 'sleep 100']);
+      // Its own framework name: a framework left by an earlier test must not make the name ambiguous.
+      const web = start([
+        'execute',
+        '--name',
+        'explained',
+        '--framework_name',
+        'explain-me',
+        '--command',
+        'sleep 100',
+      ]);
       await waitForTask('explained', 'TASK_RUNNING');
       const explained = json<{ explanations: { agent_id: string; reason: string }[] }>(
-        await strata(['explain', 'strata-execute', '--json']),
+        await strata(['explain', 'explain-me', '--json']),
       );
       assert.equal(explained.explanations.length, 1);
       assert.match(explained.explanations[0]!.reason, /^[A-Z_]+$/);
-      const table = await strata(['explain', 'strata-execute']);
+      const table = await strata(['explain', 'explain-me']);
       assert.match(table.stdout, /^AGENT\s+HOSTNAME\s+ROLE\s+REASON\s+DETAIL/);
       const top = await strata(['top', '--once']);
       assert.equal(top.code, 0, top.stderr);
       assert.match(top.stdout, /^strata top/);
       assert.match(top.stdout, /^FRAMEWORK\s+NAME\s+TASKS/m);
-      assert.match(top.stdout, /strata-execute\s+1\s+0\.1/);
+      assert.match(top.stdout, /explain-me\s+1\s+0\.1/);
       await strata(['task', 'kill', 'explained']);
       await web.exited;
       const unknown = await strata(['explain', 'nosuch']);

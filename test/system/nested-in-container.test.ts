@@ -1,0 +1,322 @@
+/**
+ * Nested containers of an isolating agent run inside their executor's container (runtime exec):
+ * a real master and agent (`--isolation=cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,
+ * filesystem/linux,docker/runtime --image_providers=docker`) and a busybox image task from a real
+ * docker-registry. LAUNCH_NESTED_CONTAINER_SESSION sees the task's cgroup, pid namespace and
+ * rootfs (the image's files: no /etc/debian_version); LAUNCH_NESTED_CONTAINER keeps the exit
+ * status for WAIT, and KILL signals the process. Root only (skipped with a printed reason).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
+import { codec } from '../../src/wire/codec.js';
+import {
+  Call_Type,
+  CallSchema,
+  ProcessIO_Data_Type,
+  ProcessIO_Type,
+  ProcessIOSchema,
+  ResponseSchema,
+} from '../../src/wire/gen/mesos/v1/agent/agent_pb.js';
+import {
+  type ContainerID,
+  ContainerIDSchema,
+  FrameworkInfo_Capability_Type,
+  TaskState,
+  type TaskStatus,
+} from '../../src/wire/gen/mesos/v1/mesos_pb.js';
+import {
+  Event_Type,
+  Call_Type as SchedulerCall,
+} from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { RecordIODecoder } from '../../src/wire/recordio.js';
+import { eventually } from '../support/eventually.js';
+import { buildAndPushImages, busybox, startRegistry } from '../support/images.js';
+import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
+import { TestScheduler } from '../support/scheduler-client.js';
+
+const isRoot = process.getuid?.() === 0;
+const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
+const skip = !isRoot
+  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
+  : missing.length > 0
+    ? `missing ${missing.join(', ')} (scripts/setup-host.sh installs them)`
+    : !busybox
+      ? 'busybox-static is not installed'
+      : !(has('crun') || has('runc'))
+        ? 'no crun/runc'
+        : false;
+if (skip) console.log(`# nested-in-container system tests skipped: ${skip}`);
+
+const CGROUPS_ROOT = `strata-nested-test-${process.pid}`;
+const ISOLATION = 'cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux,docker/runtime';
+const JSON_TYPE = 'application/json';
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(dir));
+}
+
+function cgroupLeftovers(): string[] {
+  const found: string[] = [];
+  for (const mount of new Set(detectCgroupLayout().controllers.values())) {
+    const dir = join(mount, CGROUPS_ROOT);
+    if (existsSync(dir))
+      for (const entry of readdirSync(dir, { withFileTypes: true }))
+        if (entry.isDirectory()) found.push(join(dir, entry.name));
+  }
+  return found;
+}
+
+describe('nested containers inside an isolating agent’s task container', { skip, timeout: 240_000 }, () => {
+  let work: string;
+  let registry: { host: string; proc: ChildProcess };
+  let master: Awaited<ReturnType<typeof startMasterProcess>>;
+  let agent: StrataProcess;
+  let agentUrl: string;
+  let scheduler: TestScheduler;
+  let taskContainer: ContainerID;
+  let sessions = 0;
+
+  before(async () => {
+    work = tempDir('nested-exec');
+    registry = await startRegistry(join(work, 'registry'));
+    buildAndPushImages(join(work, 'build'), registry.host);
+    master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
+    const port = await freePort();
+    agentUrl = `http://127.0.0.1:${port}`;
+    agent = new StrataProcess('agent', [
+      'agent',
+      `--master=127.0.0.1:${master.port}`,
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      `--work_dir=${join(work, 'agent')}`,
+      `--isolation=${ISOLATION}`,
+      '--image_providers=docker',
+      `--docker_registry=http://${registry.host}`,
+      `--docker_store_dir=${join(work, 'store')}`,
+      `--cgroups_root=${CGROUPS_ROOT}`,
+      '--resources=cpus:4;mem:2048;disk:4096;ports:[31000-32000]',
+      '--logging_level=warn',
+    ]);
+    await agent.waitForHealth(`${agentUrl}/health`, 20_000);
+    scheduler = await new TestScheduler(master.url).subscribe({
+      user: 'root',
+      name: 'nested',
+      roles: ['*'],
+      checkpoint: true,
+      capabilities: [{ type: FrameworkInfo_Capability_Type.MULTI_ROLE }],
+    });
+    const offer = (await scheduler.nextOfType(Event_Type.OFFERS, 20_000)).offers!.offers[0]!;
+    const accepted = await scheduler.call({
+      type: SchedulerCall.ACCEPT,
+      accept: {
+        offerIds: [offer.id!],
+        operations: [
+          {
+            type: 1,
+            launch: {
+              taskInfos: [
+                {
+                  name: 'box',
+                  taskId: { value: 'box' },
+                  agentId: offer.agentId!,
+                  command: { value: 'sleep 1000' },
+                  container: { type: 2, mesos: { image: { type: 2, docker: { name: 'busybox' } } } },
+                  resources: [
+                    { name: 'cpus', type: 0, scalar: { value: 0.2 } },
+                    { name: 'mem', type: 0, scalar: { value: 64 } },
+                  ],
+                },
+              ],
+            },
+          },
+        ],
+      },
+    });
+    assert.equal(accepted.status, 202, accepted.body);
+    for (;;) {
+      const event = await scheduler.next((e) => e.type === Event_Type.UPDATE, 60_000, 'box running');
+      const status: TaskStatus = event.update!.status!;
+      if (status.uuid.length > 0)
+        await scheduler.call({
+          type: SchedulerCall.ACKNOWLEDGE,
+          acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },
+        });
+      if (status.state === TaskState.TASK_RUNNING) {
+        taskContainer = create(ContainerIDSchema, { value: status.containerStatus!.containerId!.value });
+        break;
+      }
+      assert.equal(status.state, TaskState.TASK_STARTING, `${TaskState[status.state]} ${status.message}`);
+    }
+  });
+
+  after(async () => {
+    scheduler?.close();
+    await agent?.stop();
+    await master?.process.stop();
+    registry?.proc.kill('SIGTERM');
+    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    await eventually(
+      'cgroups removed',
+      () => (cgroupLeftovers().length === 0 ? true : undefined),
+      10_000,
+    ).catch(() => undefined);
+    for (const mount of new Set([...detectCgroupLayout().controllers.values(), '/sys/fs/cgroup/systemd'])) {
+      try {
+        rmdirSync(join(mount, CGROUPS_ROOT));
+      } catch {
+        // none
+      }
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  function call(
+    init: MessageInitShape<typeof CallSchema>,
+  ): Promise<{ status: number; text: string; bytes: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        `${agentUrl}/api/v1`,
+        { method: 'POST', headers: { 'Content-Type': JSON_TYPE, Accept: JSON_TYPE } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const bytes = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, text: bytes.toString('utf8'), bytes });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(codec.encode(CallSchema, create(CallSchema, init), JSON_TYPE));
+    });
+  }
+
+  /** A LAUNCH_NESTED_CONTAINER_SESSION running `command`: its stdout and stderr once it ended. */
+  function session(command: string): Promise<{ status: number; stdout: string; stderr: string }> {
+    const containerId = create(ContainerIDSchema, { value: `session-${++sessions}`, parent: taskContainer });
+    return new Promise((resolve, reject) => {
+      const req = request(
+        `${agentUrl}/api/v1`,
+        {
+          method: 'POST',
+          headers: { 'Content-Type': JSON_TYPE, Accept: 'application/recordio', 'Message-Accept': JSON_TYPE },
+        },
+        (res) => {
+          const decoder = new RecordIODecoder();
+          const out = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            if (res.statusCode !== 200) {
+              body += chunk.toString();
+              return;
+            }
+            for (const record of decoder.push(chunk)) {
+              const io = codec.decode(ProcessIOSchema, record, JSON_TYPE);
+              if (io.type !== ProcessIO_Type.DATA || !io.data) continue;
+              if (io.data.type === ProcessIO_Data_Type.STDOUT) out.stdout.push(Buffer.from(io.data.data));
+              if (io.data.type === ProcessIO_Data_Type.STDERR) out.stderr.push(Buffer.from(io.data.data));
+            }
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              stdout: Buffer.concat(out.stdout).toString(),
+              stderr: body || Buffer.concat(out.stderr).toString(),
+            }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(
+        codec.encode(
+          CallSchema,
+          create(CallSchema, {
+            type: Call_Type.LAUNCH_NESTED_CONTAINER_SESSION,
+            launchNestedContainerSession: { containerId, command: { value: command } },
+          }),
+          JSON_TYPE,
+        ),
+      );
+    });
+  }
+
+  async function waitNested(containerId: ContainerID): Promise<number | undefined> {
+    const answer = await call({
+      type: Call_Type.WAIT_NESTED_CONTAINER,
+      waitNestedContainer: { containerId },
+    });
+    assert.equal(answer.status, 200, answer.text);
+    return codec.decode(ResponseSchema, answer.bytes, JSON_TYPE).waitNestedContainer?.exitStatus;
+  }
+
+  it('a session sees the task container: its cgroups, its pid namespace, the image rootfs; echo hi works', async () => {
+    const hi = await session('echo hi');
+    assert.equal(hi.status, 200, hi.stderr);
+    assert.equal(hi.stdout, 'hi\n');
+
+    const seen = await session(
+      'cat /proc/1/cgroup; echo ---; ls /; echo ---; test -e /etc/debian_version && echo debian; pwd; echo $MESOS_SANDBOX',
+    );
+    assert.equal(seen.status, 200, seen.stderr);
+    const [cgroups = '', root = '', rest = ''] = seen.stdout.split('---\n');
+    // pid 1 is the task container's init, in the agent's cgroups below --cgroups_root.
+    assert.match(cgroups, new RegExp(`${CGROUPS_ROOT}/`));
+    const self = await session('cat /proc/self/cgroup');
+    assert.match(self.stdout, new RegExp(`memory:/${CGROUPS_ROOT}/`));
+    // The image's root: busybox' few directories, no Debian.
+    assert.match(root, /\bbin\b/);
+    assert.doesNotMatch(root, /\b(usr|home|var)\b/);
+    assert.doesNotMatch(rest, /debian/);
+    // A session works in its parent's sandbox as the container sees it.
+    assert.deepEqual(rest.trim().split('\n'), ['/mnt/mesos/sandbox', '/mnt/mesos/sandbox']);
+  });
+
+  it('LAUNCH_NESTED_CONTAINER runs in the container with its sandbox and exit status; KILL signals it', async () => {
+    const id = create(ContainerIDSchema, { value: 'nested-1', parent: taskContainer });
+    const launched = await call({
+      type: Call_Type.LAUNCH_NESTED_CONTAINER,
+      launchNestedContainer: {
+        containerId: id,
+        command: { value: 'pwd; echo $MESOS_SANDBOX; test -e /etc/debian_version || echo image; exit 3' },
+      },
+    });
+    assert.equal(launched.status, 200, launched.text);
+    assert.equal(await waitNested(id), 3 << 8);
+    const sandbox = join(work, 'agent');
+    const stdout = spawnSync('sh', [
+      '-c',
+      `cat ${sandbox}/slaves/*/frameworks/*/executors/*/runs/latest/containers/nested-1/stdout`,
+    ]).stdout.toString();
+    assert.equal(
+      stdout,
+      '/mnt/mesos/sandbox/containers/nested-1\n/mnt/mesos/sandbox/containers/nested-1\nimage\n',
+    );
+
+    const sleeper = create(ContainerIDSchema, { value: 'nested-2', parent: taskContainer });
+    assert.equal(
+      (
+        await call({
+          type: Call_Type.LAUNCH_NESTED_CONTAINER,
+          launchNestedContainer: { containerId: sleeper, command: { value: 'sleep 1000' } },
+        })
+      ).status,
+      200,
+    );
+    const killed = await call({
+      type: Call_Type.KILL_NESTED_CONTAINER,
+      killNestedContainer: { containerId: sleeper, signal: 15 },
+    });
+    assert.equal(killed.status, 200, killed.text);
+    assert.equal(await waitNested(sleeper), 15);
+  });
+});

@@ -20,7 +20,6 @@ import { realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { clone, create } from '@bufbuild/protobuf';
-import { pino } from 'pino';
 import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import { isStrataError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -66,6 +65,7 @@ import {
   type StatusDetails,
   terminalOutcome,
 } from './status.js';
+import { stderrLogger } from './stderr-logger.js';
 
 /**
  * How long to wait for the agent to acknowledge the terminal update while connected, before
@@ -527,10 +527,8 @@ export function main(): void {
     process.exit(1);
   }
   // Synchronous writes: the executor exits with process.exit, which must not lose its last lines.
-  const logger = pino(
-    { name: 'command-executor', base: { pid: process.pid } },
-    pino.destination({ fd: 2, sync: true }),
-  );
+  // Not pino: its module graph is on every container's launch path.
+  const logger = stderrLogger('command-executor');
   const processEnvironment: EnvironmentRecord = { ...process.env };
   // The token is the executor's credential, not the task's (Mesos removes it the same way).
   delete process.env['MESOS_EXECUTOR_AUTHENTICATION_TOKEN'];

@@ -114,7 +114,10 @@ export async function execNested(
   }
   const pid = await waitForExecPid(prepared.pidFile, () => runtime.hasExited);
   let hasExited = false;
-  const exited = runtime.exited.then((status) => {
+  // Waiting for the pid lets a quick command end before the launch is answered; its end is
+  // reported a turn of the event loop later, so that a session's output is attached first.
+  const exited = runtime.exited.then(async (status) => {
+    await new Promise((resolve) => setImmediate(resolve));
     hasExited = true;
     rmSync(prepared.dir, { recursive: true, force: true });
     return status === undefined ? undefined : execWaitStatus(status);

@@ -319,4 +319,66 @@ describe('nested containers inside an isolating agent’s task container', { ski
     assert.equal(killed.status, 200, killed.text);
     assert.equal(await waitNested(sleeper), 15);
   });
+
+  it('a task group’s tasks run inside the default executor’s container', async () => {
+    const offer = (await scheduler.nextOfType(Event_Type.OFFERS, 20_000)).offers!.offers[0]!;
+    const scalar = (name: string, value: number) => ({ name, type: 0, scalar: { value } });
+    const accepted = await scheduler.call({
+      type: SchedulerCall.ACCEPT,
+      accept: {
+        offerIds: [offer.id!],
+        operations: [
+          {
+            type: 6 /* LAUNCH_GROUP */,
+            launchGroup: {
+              executor: {
+                type: 1 /* DEFAULT */,
+                executorId: { value: 'group' },
+                frameworkId: { value: scheduler.frameworkId },
+                resources: [scalar('cpus', 0.1), scalar('mem', 64), scalar('disk', 32)],
+              },
+              taskGroup: {
+                tasks: [
+                  {
+                    name: 'member',
+                    taskId: { value: 'member' },
+                    agentId: offer.agentId!,
+                    resources: [scalar('cpus', 0.1), scalar('mem', 32)],
+                    command: { value: "cat /proc/self/cgroup; echo pid1=$(tr '\\0' ' ' </proc/1/cmdline)" },
+                  },
+                ],
+              },
+            },
+          },
+        ],
+        filters: { refuseSeconds: 0 },
+      },
+    });
+    assert.equal(accepted.status, 202, accepted.body);
+    for (;;) {
+      const event = await scheduler.next(
+        (e) => e.type === Event_Type.UPDATE && e.update?.status?.taskId?.value === 'member',
+        60_000,
+        'member finished',
+      );
+      const status = event.update!.status!;
+      if (status.uuid.length > 0)
+        await scheduler.call({
+          type: SchedulerCall.ACKNOWLEDGE,
+          acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },
+        });
+      if (status.state === TaskState.TASK_FINISHED) break;
+      assert.ok(
+        [TaskState.TASK_STARTING, TaskState.TASK_RUNNING].includes(status.state),
+        `${TaskState[status.state]} ${status.message}`,
+      );
+    }
+    const stdout = spawnSync('sh', [
+      '-c',
+      `cat ${join(work, 'agent')}/slaves/*/frameworks/*/executors/group/runs/latest/containers/*/stdout`,
+    ]).stdout.toString();
+    assert.match(stdout, new RegExp(`memory:/${CGROUPS_ROOT}/`));
+    // pid 1 of the pid namespace is the default executor, not the host's init.
+    assert.match(stdout, /pid1=.*executor/);
+  });
 });

@@ -87,6 +87,7 @@ import {
   type ProgramSpec,
   shutdownGracePeriodMs,
 } from './executor-launch.js';
+import type { LaunchGate } from './launch-gate.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
 import {
   type ContainerTermination,
@@ -159,6 +160,8 @@ export interface AgentDeps {
   execTarget?(containerId: string): ExecTarget | undefined;
   /** Told about updates and executor ends (metrics, sandbox garbage collection). */
   observer?: AgentObserver;
+  /** Bounds the executors booting at once (isolating agents); unbounded without one. */
+  launchGate?: LaunchGate;
 }
 
 /** `--recover`: re-attach to surviving executors, or kill them all and exit (Mesos' semantics). */
@@ -219,6 +222,8 @@ export interface ExecutorRecord {
   /** Resolves once the process has exited (or never started). */
   gone: Promise<void>;
   markGone: () => void;
+  /** Gives back the executor's boot slot (launch-gate.ts) once it subscribes, exits or fails. */
+  releaseLaunchSlot?: (() => void) | undefined;
 }
 
 export interface FrameworkRecord {
@@ -767,6 +772,7 @@ export class Agent {
       command,
     });
     try {
+      if (this.deps.launchGate) executor.releaseLaunchSlot = await this.deps.launchGate.acquire();
       executor.process = await this.deps.launch({
         program,
         sandbox: executor.directory,
@@ -856,7 +862,13 @@ export class Agent {
     }
   }
 
+  private releaseLaunchSlot(executor: ExecutorRecord): void {
+    executor.releaseLaunchSlot?.();
+    executor.releaseLaunchSlot = undefined;
+  }
+
   private launchFailed(framework: FrameworkRecord, executor: ExecutorRecord, err: Error): void {
+    this.releaseLaunchSlot(executor);
     this.deps.log.error(
       { frameworkId: framework.id, executorId: executor.id, err: err.message },
       'failed to launch the executor',
@@ -936,6 +948,7 @@ export class Agent {
     mediaType: MessageMediaType,
   ): void {
     const log = this.deps.log.child({ frameworkId: framework.id, executorId: executor.id });
+    this.releaseLaunchSlot(executor);
     if (
       this.stopping ||
       framework.phase === 'terminating' ||
@@ -1399,6 +1412,7 @@ export class Agent {
     executor.phase = 'terminated';
     executor.exitStatus = status;
     executor.awaitingReregistration = false;
+    this.releaseLaunchSlot(executor);
     const run = this.checkpointRun(framework, executor);
     if (run) this.persist('executor sentinel', (cp) => cp.writeSentinel(run));
     this.persist('executor runtime removal', (cp) => cp.removeRuntimeContainer([executor.containerId]));

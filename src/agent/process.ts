@@ -4,7 +4,7 @@
  * stop. The master link starts only once restart recovery is over (mesos-internals.md 4.1).
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearField, create, equals } from '@bufbuild/protobuf';
@@ -37,6 +37,7 @@ import { registerAgentEndpoints } from './endpoints.js';
 import { executorApiHandler } from './executor-api.js';
 import { agentFiles, registerFilesEndpoints } from './files-endpoints.js';
 import { type AgentFlags, agentFlags } from './flags.js';
+import { LaunchGate } from './launch-gate.js';
 import { type ExecutorProcess, type LaunchSpec, launchExecutor } from './launcher.js';
 import { MasterLink } from './master-link.js';
 import { AgentCounters, metricsSnapshot, registerMetricsEndpoint } from './metrics.js';
@@ -294,6 +295,10 @@ export async function startAgent(
       ...(options.statusUpdateRetry ? { statusUpdateRetry: options.statusUpdateRetry } : {}),
       observer: observers(counters, gc),
       checkpointer,
+      // An isolating agent's executors boot a few at a time (launch-gate.ts).
+      ...(containerizer && !options.launch
+        ? { launchGate: new LaunchGate(Math.max(2, 2 * availableParallelism())) }
+        : {}),
       ...(containerizer && !options.launch
         ? { execTarget: (containerId: string) => containerizer?.execTarget(containerId) }
         : {}),

@@ -202,7 +202,10 @@ describe('nested containers inside an isolating agent’s task container', { ski
   }
 
   /** A LAUNCH_NESTED_CONTAINER_SESSION running `command`: its stdout and stderr once it ended. */
-  function session(command: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  function session(
+    command: string,
+    tty = false,
+  ): Promise<{ status: number; stdout: string; stderr: string }> {
     const containerId = create(ContainerIDSchema, { value: `session-${++sessions}`, parent: taskContainer });
     return new Promise((resolve, reject) => {
       const req = request(
@@ -242,7 +245,11 @@ describe('nested containers inside an isolating agent’s task container', { ski
           CallSchema,
           create(CallSchema, {
             type: Call_Type.LAUNCH_NESTED_CONTAINER_SESSION,
-            launchNestedContainerSession: { containerId, command: { value: command } },
+            launchNestedContainerSession: {
+              containerId,
+              command: { value: command },
+              ...(tty ? { container: { type: 2, ttyInfo: { windowSize: { rows: 33, columns: 99 } } } } : {}),
+            },
           }),
           JSON_TYPE,
         ),
@@ -277,6 +284,13 @@ describe('nested containers inside an isolating agent’s task container', { ski
     assert.match(root, /\bbin\b/);
     assert.doesNotMatch(root, /\b(usr|home|var)\b/);
     assert.doesNotMatch(rest, /debian/);
+    // With a TTY: a terminal of the asked size inside the container.
+    const terminal = await session(
+      'test -t 0 && /bin/busybox stty size; test -e /etc/debian_version || echo image',
+      true,
+    );
+    assert.equal(terminal.status, 200, terminal.stderr);
+    assert.equal(terminal.stdout, '33 99\r\nimage\r\n');
     // A session works in its parent's sandbox as the container sees it.
     assert.deepEqual(rest.trim().split('\n'), ['/mnt/mesos/sandbox', '/mnt/mesos/sandbox']);
   });

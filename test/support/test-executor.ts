@@ -35,8 +35,10 @@ const executorId = env.MESOS_EXECUTOR_ID ?? '';
 const url = `http://${env.MESOS_AGENT_ENDPOINT}/slave(1)/api/v1/executor`;
 const JSON_TYPE = 'application/json';
 
-writeFileSync(join(env.MESOS_SANDBOX ?? '.', 'executor-env.json'), JSON.stringify(env, null, 2));
+// The handler goes in before executor-env.json is written, so tests can wait for the file to
+// know that SIGTERM is already ignored.
 if (env.TEST_EXECUTOR_IGNORE_TERM === '1') process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+writeFileSync(join(env.MESOS_SANDBOX ?? '.', 'executor-env.json'), JSON.stringify(env, null, 2));
 
 interface TaskPlan {
   finish?: boolean;

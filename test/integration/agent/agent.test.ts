@@ -28,6 +28,7 @@ import {
   AgentToMaster_Type,
   MasterToAgent_Type,
 } from '../../../src/wire/gen/strata/internal/v1/link_pb.js';
+import { eventually } from '../../support/eventually.js';
 import { FakeMaster } from '../../support/fake-master.js';
 
 const TEST_EXECUTOR = fileURLToPath(new URL('../../support/test-executor.js', import.meta.url));
@@ -89,6 +90,25 @@ const isUpdate = (taskId: string, state?: TaskState) => (m: AgentToMaster) =>
   m.type === AgentToMaster_Type.STATUS_UPDATE &&
   m.statusUpdate?.status?.taskId?.value === taskId &&
   (state === undefined || m.statusUpdate.status.state === state);
+
+/** Whether a file named `name` exists below `root` on a path that contains `marker`. */
+function findFile(root: string, name: string, marker: string): boolean {
+  const walk = (dir: string): boolean => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isFile() && entry.name === name && path.includes(marker)) return true;
+      if (entry.isDirectory() && !entry.isSymbolicLink() && walk(path)) return true;
+    }
+    return false;
+  };
+  return walk(root);
+}
 
 describe('agent against a fake master', () => {
   const master = new FakeMaster();
@@ -321,7 +341,10 @@ describe('agent against a fake master', () => {
 
   it('SIGKILLs an executor that ignores SIGTERM when it is shut down', async () => {
     runTask(customTask('t-stubborn', { env: { TEST_EXECUTOR_SILENT: '1', TEST_EXECUTOR_IGNORE_TERM: '1' } }));
-    await sleep(300);
+    // Once it has written its environment it ignores SIGTERM (a fixed sleep raced a slow start).
+    await eventually('the stubborn executor to start', () =>
+      findFile(workDir, 'executor-env.json', 'exec-t-stubborn') ? true : undefined,
+    );
     master.send({
       type: MasterToAgent_Type.SHUTDOWN_EXECUTOR,
       shutdownExecutor: { frameworkId: { value: FRAMEWORK_ID }, executorId: { value: 'exec-t-stubborn' } },

@@ -36,6 +36,7 @@ import {
   Call_Type as SchedulerCall,
 } from '../../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import { encodeRecord, RecordIODecoder } from '../../../src/wire/recordio.js';
+import { eventually } from '../../support/eventually.js';
 import { startAgentProcess, startMasterProcess } from '../../support/processes.js';
 import { TestScheduler, withTimeout } from '../../support/scheduler-client.js';
 
@@ -600,6 +601,12 @@ describe('agent operator API against a running task', { timeout: 180_000 }, () =
         },
       );
       assert.equal(stream.status, 200, stream.body);
+      // Resize only once the first `stty size` has answered, or a slow shell would see the new size.
+      await eventually(
+        'the first stty size',
+        () => (stream.stdout().includes('30 100') ? true : undefined),
+        10_000,
+      );
       const input = await attachInput(
         [
           containerIdRecord(id),

@@ -152,13 +152,17 @@ class RestartableAgent {
 
 /**
  * Acknowledges every update that carries a uuid once (unless `hold` says to keep it back) and
- * records what the scheduler saw. An update whose uuid was already acknowledged is a duplicate
- * after acknowledgement: what the agent must never produce.
+ * records what the scheduler saw. An update whose uuid was acknowledged more than a second before
+ * it arrived is a duplicate after acknowledgement: what the agent must never produce. One arriving
+ * sooner may have been resent while the acknowledgement was on its way (at-least-once delivery,
+ * as in Mesos); those are kept apart in `crossedAck`.
  */
 class Acknowledger {
   readonly seen: TaskStatus[] = [];
   readonly acked = new Set<string>();
   readonly duplicatesAfterAck: string[] = [];
+  readonly crossedAck: string[] = [];
+  private readonly ackedAt = new Map<string, number>();
   /** Master-generated updates (reconciliation, lost agents): no uuid. */
   readonly withoutUuid: TaskStatus[] = [];
   private stopped = false;
@@ -185,7 +189,9 @@ class Acknowledger {
       }
       const key = `${status.taskId?.value}/${uuidHex(status)}`;
       if (this.acked.has(key)) {
-        this.duplicatesAfterAck.push(`${key} ${TaskState[status.state]}`);
+        const at = this.ackedAt.get(key);
+        const late = at !== undefined && Date.now() - at > 1000;
+        (late ? this.duplicatesAfterAck : this.crossedAck).push(`${key} ${TaskState[status.state]}`);
         continue;
       }
       this.seen.push(status);
@@ -200,6 +206,7 @@ class Acknowledger {
       acknowledge: { agentId: status.agentId!, taskId: status.taskId!, uuid: status.uuid },
     });
     assert.equal(result.status, 202, result.body);
+    this.ackedAt.set(`${status.taskId?.value}/${uuidHex(status)}`, Date.now());
   }
 
   states(taskId: string): TaskState[] {

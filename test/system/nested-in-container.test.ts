@@ -160,6 +160,20 @@ describe('nested containers inside an isolating agent’s task container', { ski
   });
 
   after(async () => {
+    // Containers outlive their agent (they are found again after a restart): the task goes first.
+    if (scheduler && taskContainer) {
+      await scheduler.call({ type: SchedulerCall.KILL, kill: { taskId: { value: 'box' } } });
+      await scheduler
+        .next(
+          (e) =>
+            e.type === Event_Type.UPDATE &&
+            e.update?.status?.taskId?.value === 'box' &&
+            e.update.status.state === TaskState.TASK_KILLED,
+          30_000,
+          'box killed',
+        )
+        .catch(() => undefined);
+    }
     scheduler?.close();
     await agent?.stop();
     await master?.process.stop();
@@ -170,7 +184,11 @@ describe('nested containers inside an isolating agent’s task container', { ski
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    for (const mount of new Set([...detectCgroupLayout().controllers.values(), '/sys/fs/cgroup/systemd'])) {
+    for (const mount of new Set([
+      ...detectCgroupLayout().controllers.values(),
+      '/sys/fs/cgroup/systemd',
+      '/sys/fs/cgroup/unified',
+    ])) {
       try {
         rmdirSync(join(mount, CGROUPS_ROOT));
       } catch {

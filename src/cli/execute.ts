@@ -409,7 +409,9 @@ export async function runExecute(opts: ExecuteOptions): Promise<number> {
       });
     const stateName = TaskState[status.state] ?? String(status.state);
     log(`Task ${id} is ${stateName}${status.message ? `: ${status.message}` : ''}`);
-    updateProgress(stateName);
+    // While an agent pulls the image its TASK_STARTING messages say how far ("Pulling image
+    // busybox: 3.2/5.1 MB"): the bar shows them.
+    updateProgress(status.state === TaskState.TASK_STARTING && status.message ? status.message : stateName);
     if (status.state === TaskState.TASK_RUNNING) armKill(record);
     if (status.state === TaskState.TASK_RUNNING || TERMINAL_STATES.has(status.state)) startFollow(record);
     if (allEnded()) {

@@ -26,6 +26,8 @@ export interface LocalClusterOptions {
   isolation?: 'best' | 'posix';
   /** Tests turn off SIGINT/SIGTERM handling and drive `close()` themselves. */
   installSignalHandlers?: boolean;
+  /** `--docker_registry` for the agents (a registry URL or a directory of image tarballs). */
+  dockerRegistry?: string;
 }
 
 /** What the agents run with, and the one line that says so. */
@@ -122,6 +124,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
         `--logging_level=${logLevel}`,
         ...(options.agents > 1 ? [`--resources=${agentShare(amounts, options.agents, i)}`] : []),
         ...isolation.flags,
+        // Only agents that run images take a registry (a posix fallback drops it with the rest).
+        ...(options.dockerRegistry && isolation.flags.some((f) => f.startsWith('--image_providers='))
+          ? [`--docker_registry=${options.dockerRegistry}`]
+          : []),
       ];
       agents.push(await startAgent(parseOptions(agentFlags, flags).values, { installSignalHandlers: false }));
     }

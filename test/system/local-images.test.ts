@@ -64,6 +64,32 @@ describe('strata local with docker images', { skip, timeout: 120_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('on a terminal, strata execute shows the image pull and a progress bar', async () => {
+    // python3's pty module plays the operator's terminal.
+    const relay = 'import os, pty, sys\nsys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))';
+    const shown = execFileSync(
+      'python3',
+      [
+        '-c',
+        relay,
+        process.execPath,
+        STRATA_BIN,
+        'execute',
+        '--master',
+        `127.0.0.1:${port}`,
+        '--name',
+        'first-pull',
+        `--docker_image=${registry!.host}/busybox:latest`,
+        '--command',
+        'true',
+      ],
+      { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.match(shown, /Pulling image 127\.0\.0\.1:\d+\/busybox:latest: [\d.]+\/[\d.]+ MB/, shown);
+    assert.match(shown, /tasks \[/, 'the progress bar is drawn on a terminal');
+    assert.match(shown, /TASK_FINISHED/);
+  });
+
   it('runs a command inside the image through strata execute, then Ctrl-C stops it all', async () => {
     assert.match(out, /docker images/, out);
     const run = execFileSync(

@@ -19,6 +19,7 @@ import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { formatDuration } from '../common/units.js';
 import { STRATA_VERSION } from '../common/version.js';
+import type { UsageStats } from '../containerizer/isolators/isolator.js';
 import type { ExecTarget } from '../containerizer/runtime/oci-exec.js';
 import type { MessageMediaType } from '../http/media.js';
 import type { RecordStream } from '../http/responses.js';
@@ -158,6 +159,11 @@ export interface AgentDeps {
   attach?(pid: number, identity: ProcessIdentity): ExecutorProcess | undefined;
   /** An isolating containerizer: the container nested containers of `containerId` start in. */
   execTarget?(containerId: string): ExecTarget | undefined;
+  /**
+   * A containerizer that manages its containers' cgroups: the usage of a live executor container
+   * read from them (`/monitor/statistics`, GET_CONTAINERS); without one usage comes from /proc.
+   */
+  containerUsage?(containerId: string): Promise<UsageStats | undefined>;
   /** Told about updates and executor ends (metrics, sandbox garbage collection). */
   observer?: AgentObserver;
   /** Bounds the executors booting at once (isolating agents); unbounded without one. */
@@ -332,6 +338,11 @@ export class Agent {
    * At start: the reservations and volumes checkpointed by an earlier run. Throws when they no longer
    * fit `--resources` (Mesos refuses to start then too: the operator must fix the flag or the file).
    */
+  /** A live executor container's usage from its cgroups; undefined without a cgroups containerizer. */
+  async containerUsage(containerId: string): Promise<UsageStats | undefined> {
+    return this.deps.containerUsage?.(containerId).catch(() => undefined);
+  }
+
   restoreCheckpointedResources(messages: readonly Resource[]): void {
     const checkpointed = resourcesFromMessages(messages).unallocate();
     this.total = applyCheckpointed(this.config.resources, checkpointed);

@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { create } from '@bufbuild/protobuf';
 import type { Clock } from '../common/clock.js';
+import type { UsageStats } from '../containerizer/isolators/isolator.js';
 import { requireMethod } from '../http/media.js';
 import { jsonResponse } from '../http/responses.js';
 import type { HttpServer } from '../http/server.js';
@@ -209,6 +210,7 @@ export async function executorUsages(agent: Agent, clock: Clock): Promise<Execut
     const allocated = executorAllocated(executor);
     const cpus = allocated.scalar('cpus');
     const mem = allocated.scalar('mem');
+    const cgroups = await agent.containerUsage(executor.containerId);
     out.push({
       executor,
       statistics: create(ResourceStatisticsSchema, {
@@ -220,9 +222,38 @@ export async function executorUsages(agent: Agent, clock: Clock): Promise<Execut
         ...(cpus === undefined ? {} : { cpusLimit: cpus }),
         memRssBytes: BigInt(usage.memRssBytes),
         ...(mem === undefined ? {} : { memLimitBytes: BigInt(Math.round(mem * 1024 * 1024)) }),
+        ...(cgroups ? cgroupStatistics(cgroups) : {}),
       }),
     });
   }
+  return out;
+}
+
+type StatisticsFields = Omit<Partial<ResourceStatistics>, '$typeName' | '$unknown'>;
+
+/**
+ * ResourceStatistics fields from a container's cgroups (the containerizer's `usage`, isolators
+ * merged); they replace the /proc figures, whatever the cgroups do not tell stays from /proc.
+ */
+export function cgroupStatistics(u: UsageStats): StatisticsFields {
+  const out: StatisticsFields = {};
+  const num = (v: number | undefined) => v !== undefined && Number.isFinite(v);
+  const bytes = (v: number) => BigInt(Math.round(v));
+  if (num(u.processes)) out.processes = u.processes!;
+  if (num(u.threads)) out.threads = u.threads!;
+  if (num(u.cpusUserTimeSecs)) out.cpusUserTimeSecs = u.cpusUserTimeSecs!;
+  if (num(u.cpusSystemTimeSecs)) out.cpusSystemTimeSecs = u.cpusSystemTimeSecs!;
+  if (num(u.cpusNrPeriods)) out.cpusNrPeriods = u.cpusNrPeriods!;
+  if (num(u.cpusNrThrottled)) out.cpusNrThrottled = u.cpusNrThrottled!;
+  if (num(u.cpusThrottledTimeSecs)) out.cpusThrottledTimeSecs = u.cpusThrottledTimeSecs!;
+  if (num(u.memRssBytes)) out.memRssBytes = bytes(u.memRssBytes!);
+  if (num(u.memTotalBytes)) out.memTotalBytes = bytes(u.memTotalBytes!);
+  if (num(u.memCacheBytes)) out.memCacheBytes = bytes(u.memCacheBytes!);
+  if (num(u.memSwapBytes)) out.memSwapBytes = bytes(u.memSwapBytes!);
+  if (num(u.memLimitBytes)) out.memLimitBytes = bytes(u.memLimitBytes!);
+  if (num(u.memSoftLimitBytes)) out.memSoftLimitBytes = bytes(u.memSoftLimitBytes!);
+  if (num(u.diskUsedBytes)) out.diskUsedBytes = bytes(u.diskUsedBytes!);
+  if (num(u.diskLimitBytes)) out.diskLimitBytes = bytes(u.diskLimitBytes!);
   return out;
 }
 

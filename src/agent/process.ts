@@ -302,6 +302,9 @@ export async function startAgent(
       ...(containerizer && !options.launch
         ? { execTarget: (containerId: string) => containerizer?.execTarget(containerId) }
         : {}),
+      ...(containerizer?.managesCgroups && !options.launch
+        ? { containerUsage: (containerId: string) => containerizer!.usage(containerId) }
+        : {}),
       attach: (pid, identity) =>
         containerizer?.attach(identity.directory) ??
         (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),

@@ -545,6 +545,11 @@ export class Containerizer {
     return readExecTarget(this.runtime, containerId, this.containerDir(containerId), this.hostRoot);
   }
 
+  /** Whether containers get cgroups of their own (a `cgroups/*` isolator with the linux launcher). */
+  get managesCgroups(): boolean {
+    return this.cgroups !== undefined && this.runtime !== undefined;
+  }
+
   /** Usage of a live container (isolators merged), or undefined. */
   async usage(containerId: string): Promise<UsageStats | undefined> {
     return this.live.get(containerId)?.usage();

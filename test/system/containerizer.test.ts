@@ -246,6 +246,86 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     assert.equal(TaskState[end.state], 'TASK_KILLED');
   });
 
+  it('/monitor/statistics and GET_CONTAINERS report the container from its cgroups', async () => {
+    // The shell holds ~40 MB in a variable, then sleeps.
+    const id = await launch('usage', `x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo ready; sleep 60`, {
+      cpus: 0.3,
+      mem: 256,
+    });
+    const running = await until(id, [TaskState.TASK_RUNNING, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+    assert.equal(TaskState[running.state], 'TASK_RUNNING', running.message);
+    const containerId = running.containerStatus?.containerId?.value ?? '';
+    const layout = detectCgroupLayout();
+    const memDir = join(layout.controllers.get('memory')!, CGROUPS_ROOT, containerId);
+    const v1 = layout.version === 1;
+    const cgroupRss = () => {
+      const stat = readFileSync(join(memDir, 'memory.stat'), 'utf8');
+      const key = v1 ? 'total_rss' : 'anon';
+      return Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(stat)?.[1]);
+    };
+    const cgroupLimit = Number(
+      readFileSync(join(memDir, v1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim(),
+    );
+    type Stats = Record<
+      | 'mem_rss_bytes'
+      | 'mem_limit_bytes'
+      | 'mem_total_bytes'
+      | 'cpus_limit'
+      | 'cpus_nr_periods'
+      | 'cpus_user_time_secs'
+      | 'cpus_system_time_secs'
+      | 'processes',
+      number
+    >;
+    const monitor = async (): Promise<Stats | undefined> => {
+      const res = await fetch(`http://127.0.0.1:${agentPort}/monitor/statistics`);
+      const list = (await res.json()) as { executor_id: string; statistics: Stats }[];
+      return list.find((e) => e.executor_id === id)?.statistics;
+    };
+    // Wait until the allocation shows (rss of the whole container: executor + shell).
+    const stats = await eventually(
+      'rss of the allocation',
+      async () => {
+        const s = await monitor();
+        return s && s.mem_rss_bytes > 40_000_000 ? s : undefined;
+      },
+      20_000,
+    );
+    const rss = cgroupRss();
+    assert.ok(
+      Math.abs(stats.mem_rss_bytes - rss) < 8 * 1024 * 1024,
+      `${stats.mem_rss_bytes} vs cgroup ${rss}`,
+    );
+    assert.equal(stats.mem_limit_bytes, cgroupLimit);
+    // cpus 0.3 + the command executor's 0.1.
+    assert.ok(Math.abs(stats.cpus_limit - 0.4) < 1e-9, String(stats.cpus_limit));
+    assert.ok(stats.processes >= 2, JSON.stringify(stats));
+    assert.ok(stats.mem_total_bytes >= stats.mem_rss_bytes, JSON.stringify(stats));
+    assert.equal(typeof stats.cpus_nr_periods, 'number', JSON.stringify(stats));
+    assert.ok(stats.cpus_user_time_secs + stats.cpus_system_time_secs > 0, JSON.stringify(stats));
+    // GET_CONTAINERS carries the same figures.
+    const res = await fetch(`http://127.0.0.1:${agentPort}/api/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ type: 'GET_CONTAINERS' }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as {
+      get_containers: { containers: { container_id: { value: string }; resource_statistics?: Stats }[] };
+    };
+    const entry = body.get_containers.containers.find((c) => c.container_id.value === containerId);
+    assert.ok(entry?.resource_statistics, JSON.stringify(body));
+    assert.equal(entry.resource_statistics.mem_limit_bytes, cgroupLimit);
+    assert.ok(Math.abs(entry.resource_statistics.mem_rss_bytes - cgroupRss()) < 8 * 1024 * 1024);
+    assert.ok(Math.abs(entry.resource_statistics.cpus_limit - 0.4) < 1e-9);
+    await scheduler.call({
+      type: Call_Type.KILL,
+      kill: { taskId: { value: id }, agentId: running.agentId! },
+    });
+    const end = await until(id, [TaskState.TASK_KILLED, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+    assert.equal(TaskState[end.state], 'TASK_KILLED');
+  });
+
   it('a 64 MB task allocating 256 MB fails with the memory reason', async () => {
     const id = await launch('oom', 'dd if=/dev/zero of=/dev/null bs=256M count=1', { mem: 64 });
     const status = await until(id, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED, TaskState.TASK_KILLED]);

@@ -304,9 +304,12 @@ export class CgroupsIsolator implements Isolator {
           const kv = parseKeyValues(stat);
           out.memRssBytes = kv.get('total_rss') ?? kv.get('rss') ?? 0;
           out.memCacheBytes = kv.get('total_cache') ?? kv.get('cache') ?? 0;
+          const swap = kv.get('total_swap') ?? kv.get('swap');
+          if (swap !== undefined) out.memSwapBytes = swap;
         }
-        if (limit) out.memLimitBytes = Number(limit.trim());
-        if (soft) out.memSoftLimitBytes = Number(soft.trim());
+        // Without cgroups/mem the runtime's memory cgroup has no limit of ours (the huge default).
+        if (limit && this.options.subsystems.has('mem')) out.memLimitBytes = Number(limit.trim());
+        if (soft && this.options.subsystems.has('mem')) out.memSoftLimitBytes = Number(soft.trim());
       }
     } else {
       const dir = this.dir('cpu', containerId);
@@ -328,14 +331,25 @@ export class CgroupsIsolator implements Isolator {
           out.memRssBytes = kv.get('anon') ?? 0;
           out.memCacheBytes = kv.get('file') ?? 0;
         }
+        const swap = await readText(join(dir, 'memory.swap.current'));
+        if (swap) out.memSwapBytes = Number(swap.trim());
         const max = await readText(join(dir, 'memory.max'));
-        if (max && max.trim() !== 'max') out.memLimitBytes = Number(max.trim());
+        if (max && max.trim() !== 'max' && this.options.subsystems.has('mem'))
+          out.memLimitBytes = Number(max.trim());
       }
     }
-    const procs = await readText(
-      this.dir('pids', containerId) && join(this.dir('pids', containerId)!, 'cgroup.procs'),
-    );
-    if (procs !== undefined) out.processes = procs.split('\n').filter((l) => l !== '').length;
+    // Processes and threads of the container: any of its cgroups lists them (pids first).
+    const countDir = ['pids', 'memory', 'cpuacct', 'cpu']
+      .map((c) => this.dir(c, containerId))
+      .find((d) => d !== undefined);
+    if (countDir) {
+      const lines = (text: string | undefined) =>
+        text === undefined ? undefined : text.split('\n').filter((l) => l !== '').length;
+      const procs = lines(await readText(join(countDir, 'cgroup.procs')));
+      const threads = lines(await readText(join(countDir, v1 ? 'tasks' : 'cgroup.threads')));
+      if (procs !== undefined) out.processes = procs;
+      if (threads !== undefined) out.threads = threads;
+    }
     return out;
   }
 

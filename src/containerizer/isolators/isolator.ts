@@ -59,6 +59,7 @@ export interface UsageStats {
   memTotalBytes?: number;
   memRssBytes?: number;
   memCacheBytes?: number;
+  memSwapBytes?: number;
   memLimitBytes?: number;
   memSoftLimitBytes?: number;
   diskUsedBytes?: number;

@@ -4,7 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { containerMembers, type ProcStat, parseProcStat, sumUsage } from '../../../src/agent/monitor.js';
+import {
+  cgroupStatistics,
+  containerMembers,
+  type ProcStat,
+  parseProcStat,
+  sumUsage,
+} from '../../../src/agent/monitor.js';
 
 function stat(pid: number, ppid: number, session: number, extra: Partial<ProcStat> = {}): ProcStat {
   return { pid, ppid, session, utime: 0, stime: 0, cutime: 0, cstime: 0, threads: 1, rss: 0, ...extra };
@@ -67,5 +73,27 @@ describe('monitor', () => {
       cpusSystemTimeSecs: 0.6,
       memRssBytes: 40 * 4096,
     });
+  });
+
+  it('cgroup usage becomes ResourceStatistics fields; what the cgroups do not tell is left out', () => {
+    assert.deepEqual(
+      cgroupStatistics({
+        processes: 3,
+        cpusUserTimeSecs: 1.5,
+        cpusNrPeriods: 10,
+        cpusThrottledTimeSecs: 0.25,
+        memRssBytes: 41943040,
+        memLimitBytes: 301989888,
+        memCacheBytes: Number.NaN,
+      }),
+      {
+        processes: 3,
+        cpusUserTimeSecs: 1.5,
+        cpusNrPeriods: 10,
+        cpusThrottledTimeSecs: 0.25,
+        memRssBytes: 41943040n,
+        memLimitBytes: 301989888n,
+      },
+    );
   });
 });

@@ -918,6 +918,8 @@ export class Agent {
   /** Persistent volumes the tasks use appear in the executor's sandbox at their container paths. */
   private linkVolumes(executor: ExecutorRecord, entries: readonly TaskEntry[]): void {
     for (const entry of entries) {
+      // Most tasks have no volume: skip parsing their resources on the launch path.
+      if (!entry.info.resources.some((r) => r.disk?.persistence)) continue;
       let resources: Resources;
       try {
         resources = resourcesFromMessages(entry.info.resources, { invalid: 'skip' });

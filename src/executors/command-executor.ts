@@ -65,7 +65,7 @@ import {
   type StatusDetails,
   terminalOutcome,
 } from './status.js';
-import { stderrLogger } from './stderr-logger.js';
+import { executorLogLevel, stderrLogger } from './stderr-logger.js';
 
 /**
  * How long to wait for the agent to acknowledge the terminal update while connected, before
@@ -528,7 +528,9 @@ export function main(): void {
   }
   // Synchronous writes: the executor exits with process.exit, which must not lose its last lines.
   // Not pino: its module graph is on every container's launch path.
-  const logger = stderrLogger('command-executor');
+  // The sandbox's stderr is the task's too (what `task log --stderr` and `execute --follow` show):
+  // the executor only adds warnings and errors there unless STRATA_EXECUTOR_LOG_LEVEL asks for more.
+  const logger = stderrLogger('command-executor', executorLogLevel(process.env.STRATA_EXECUTOR_LOG_LEVEL));
   const processEnvironment: EnvironmentRecord = { ...process.env };
   // The token is the executor's credential, not the task's (Mesos removes it the same way).
   delete process.env['MESOS_EXECUTOR_AUTHENTICATION_TOKEN'];

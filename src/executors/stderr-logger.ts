@@ -20,6 +20,11 @@ function replacer(_key: string, value: unknown): unknown {
   return value instanceof Error ? serializeError(value) : value;
 }
 
+/** The level named by `text` (STRATA_EXECUTOR_LOG_LEVEL), `warn` when unset or unknown. */
+export function executorLogLevel(text: string | undefined): Level {
+  return text !== undefined && Object.hasOwn(LEVELS, text) ? (text as Level) : 'warn';
+}
+
 /** A logger with pino's `info(obj?, msg?)` shape for the levels the executors use. */
 export function stderrLogger(name: string, minLevel: Level = 'info', fd = 2): Logger {
   const base = { pid: process.pid, name };

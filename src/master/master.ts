@@ -872,12 +872,12 @@ export class Master {
         used: [this.ledger.agentUsed(agent.id)],
       });
     let result = convert();
-    if ('error' in result && /does not contain/.test(result.error) && agent.offers.size > 0) {
+    if ('error' in result && result.insufficient && agent.offers.size > 0) {
       for (const offerId of [...agent.offers]) this.removeOffer(offerId, { rescind: true });
       result = convert();
     }
     if ('error' in result) {
-      return { ok: false, status: /does not contain/.test(result.error) ? 409 : 400, message: result.error };
+      return { ok: false, status: result.insufficient ? 409 : 400, message: result.error };
     }
     if (!this.allocator.updateAvailable(agent.id, result.consumed, result.converted)) {
       return {

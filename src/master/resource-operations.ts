@@ -44,7 +44,8 @@ export interface Conversion {
   available: Resources;
 }
 
-export type ConversionResult = Conversion | { error: string };
+/** A refusal; `insufficient` when the resources are simply not there (HTTP 409, not 400). */
+export type ConversionResult = Conversion | { error: string; insufficient: boolean };
 
 export interface ConversionContext {
   /** What the operation may consume: the offers' resources (ACCEPT) or the agent's unallocated ones. */
@@ -106,13 +107,20 @@ function named(list: readonly ResourceInput[], allocationRole: string | undefine
  */
 export function convertOperation(operation: Offer_Operation, context: ConversionContext): ConversionResult {
   const kind = resourceOperationKind(operation.type);
-  if (kind === undefined) return { error: `Unsupported operation ${Offer_Operation_Type[operation.type]}` };
+  if (kind === undefined) {
+    return { error: `Unsupported operation ${Offer_Operation_Type[operation.type]}`, insufficient: false };
+  }
   try {
     const error = validate(kind, operation, context);
-    if (error !== undefined) return { error: `Invalid ${kind} Operation: ${error}` };
+    if (error !== undefined) return { error: `Invalid ${kind} Operation: ${error}`, insufficient: false };
     return { kind, ...apply(kind, operation, context) };
   } catch (err) {
-    if (err instanceof StrataError) return { error: `Invalid ${kind} Operation: ${err.message}` };
+    if (err instanceof StrataError) {
+      return {
+        error: `Invalid ${kind} Operation: ${err.message}`,
+        insufficient: err.code === 'RESOURCES_INSUFFICIENT',
+      };
+    }
     throw err;
   }
 }

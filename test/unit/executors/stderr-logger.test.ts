@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { stderrLogger } from '../../../src/executors/stderr-logger.js';
+import { executorLogLevel, stderrLogger } from '../../../src/executors/stderr-logger.js';
 
 describe('stderrLogger', () => {
   it('writes pino-shaped JSON lines: level, time, pid, name, fields, msg; errors serialized', () => {
@@ -44,5 +44,11 @@ describe('stderrLogger', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+  it('executors log warnings and errors unless STRATA_EXECUTOR_LOG_LEVEL names a level', () => {
+    assert.equal(executorLogLevel(undefined), 'warn');
+    assert.equal(executorLogLevel('debug'), 'debug');
+    assert.equal(executorLogLevel('toString'), 'warn');
+    assert.equal(executorLogLevel('loud'), 'warn');
   });
 });

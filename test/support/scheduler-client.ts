@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { codec, type WireMediaType } from '../../src/wire/codec.js';
-import { FrameworkIDSchema, FrameworkInfoSchema } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
+import { FrameworkIDSchema, FrameworkInfoSchema, type Offer } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import {
   type Call,
   Call_Type,
@@ -174,6 +174,37 @@ export class TestScheduler {
 
   nextOfType(type: Event_Type, timeoutMs = 10_000): Promise<Event> {
     return this.next((e) => e.type === type, timeoutMs, Event_Type[type] ?? String(type));
+  }
+
+  /**
+   * The next offer holding at least `needs` (scalar names → amounts). Offers that fall short, and
+   * the rest of the event holding the match, are declined with no filter, so resources freed in
+   * pieces (one task's end yields its own small offer) come back merged in a later round.
+   */
+  async nextFittingOffer(needs: Record<string, number>, timeoutMs = 20_000): Promise<Offer> {
+    const deadline = Date.now() + timeoutMs;
+    const fits = (offer: Offer) =>
+      Object.entries(needs).every(
+        ([name, amount]) =>
+          offer.resources
+            .filter((r) => r.name === name)
+            .reduce((sum, r) => sum + (r.scalar?.value ?? 0), 0) >=
+          amount - 1e-9,
+      );
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`no offer holding ${JSON.stringify(needs)} within ${timeoutMs} ms`);
+      const event = await this.nextOfType(Event_Type.OFFERS, remaining);
+      const offers = event.offers?.offers ?? [];
+      const chosen = offers.find(fits);
+      const rest = offers.filter((o) => o !== chosen);
+      if (rest.length > 0)
+        await this.call({
+          type: Call_Type.DECLINE,
+          decline: { offerIds: rest.map((o) => o.id!), filters: { refuseSeconds: 0 } },
+        });
+      if (chosen) return chosen;
+    }
   }
 
   /** Sends a call with the framework id and stream id filled in. */

@@ -15,6 +15,7 @@ import {
   TaskStatus_Reason,
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, type Event, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { isTerminalState } from '../../src/wire/task-states.js';
 import { eventually } from '../support/eventually.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
@@ -143,9 +144,11 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     command: string,
     opts: { cpus?: number; mem?: number; labels?: Record<string, string> } = {},
   ): Promise<string> {
-    const event = await scheduler.nextOfType(Event_Type.OFFERS, 20_000);
-    const offers = event.offers?.offers ?? [];
-    const offer = offers[0]!;
+    // The executor's own 0.1 cpus and 32 MB ride on top of the task's.
+    const offer = await scheduler.nextFittingOffer({
+      cpus: (opts.cpus ?? 0.2) + 0.1,
+      mem: (opts.mem ?? 64) + 32,
+    });
     const result = await scheduler.call({
       type: Call_Type.ACCEPT,
       accept: {
@@ -180,12 +183,6 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
       },
     });
     assert.equal(result.status, 202, result.body);
-    for (const other of offers.slice(1)) {
-      await scheduler.call({
-        type: Call_Type.DECLINE,
-        decline: { offerIds: [other.id!], filters: { refuseSeconds: 0 } },
-      });
-    }
     return id;
   }
 
@@ -207,6 +204,8 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
         });
       }
       if (states.includes(status.state)) return status;
+      if (isTerminalState(status.state))
+        throw new Error(`${id} ended ${TaskState[status.state]} while waiting: ${status.message}`);
     }
   }
 

@@ -140,9 +140,7 @@ describe('image tasks through a real master and agent', { skip, timeout: 240_000
     command: MessageInitShape<typeof CommandInfoSchema>,
     image: string,
   ): Promise<void> {
-    const event = await scheduler.nextOfType(Event_Type.OFFERS, 20_000);
-    const offers = event.offers?.offers ?? [];
-    const offer = offers[0]!;
+    const offer = await scheduler.nextFittingOffer({ cpus: 0.3, mem: 96 });
     const result = await scheduler.call({
       type: Call_Type.ACCEPT,
       accept: {
@@ -171,11 +169,6 @@ describe('image tasks through a real master and agent', { skip, timeout: 240_000
       },
     });
     assert.equal(result.status, 202, result.body);
-    for (const other of offers.slice(1))
-      await scheduler.call({
-        type: Call_Type.DECLINE,
-        decline: { offerIds: [other.id!], filters: { refuseSeconds: 0 } },
-      });
   }
 
   /** Acknowledges every update of `id` until one in `states` comes. */

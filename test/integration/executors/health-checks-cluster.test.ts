@@ -93,29 +93,8 @@ describe('health checks failing a task (real master, agent and command executor)
     return status;
   }
 
-  /**
-   * An offer big enough for two small tasks and an executor. Leftovers of earlier launches can be
-   * smaller; those are declined so that their resources come back together.
-   */
-  async function bigOffer(): Promise<Offer> {
-    for (;;) {
-      const event = await scheduler.nextOfType(Event_Type.OFFERS, 30_000);
-      let chosen: Offer | undefined;
-      for (const offer of event.offers!.offers) {
-        const total = (name: string) =>
-          offer.resources.filter((r) => r.name === name).reduce((sum, r) => sum + (r.scalar?.value ?? 0), 0);
-        if (chosen === undefined && total('cpus') >= 0.5 && total('mem') >= 128) {
-          chosen = offer;
-          continue;
-        }
-        await scheduler.call({
-          type: Call_Type.DECLINE,
-          decline: { offerIds: [offer.id!], filters: { refuseSeconds: 0 } },
-        });
-      }
-      if (chosen !== undefined) return chosen;
-    }
-  }
+  /** An offer big enough for two small tasks and an executor. */
+  const bigOffer = (): Promise<Offer> => scheduler.nextFittingOffer({ cpus: 0.5, mem: 128 }, 30_000);
 
   async function launch(
     taskId: string,

@@ -18,7 +18,7 @@ if [ ! -x /usr/sbin/policy-rc.d ]; then
 fi
 
 PKGS="crun runc skopeo umoci docker-registry busybox-static containernetworking-plugins \
-      iptables iproute2 attr util-linux zookeeper hyperfine"
+      iptables iproute2 attr util-linux zookeeper hyperfine tini"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -795,7 +795,12 @@ export class Agent {
             ...executor.info.resources,
             ...[...executor.tasks.values()].flatMap((t) => t.info.resources),
           ],
-          ...(executor.commandExecutor ? { taskCommand: [...executor.tasks.values()][0]?.info.command } : {}),
+          ...(executor.commandExecutor
+            ? {
+                taskCommand: [...executor.tasks.values()][0]?.info.command,
+                commandTask: [...executor.tasks.values()][0]?.info,
+              }
+            : {}),
         },
         progress: (message) => this.launchProgress(framework, executor, message),
       });

@@ -167,6 +167,12 @@ export const agentFlags = {
     default: 'mesos',
   }),
   cgroups_enable_cfs: boolOption({ help: 'cap cpu time at the cpus resource (CFS quota)', default: false }),
+  hosted_command_executor: boolOption({
+    help:
+      'Strata: with the linux launcher, run the command executor of a command task in the agent process ' +
+      'and the task itself as the container (false: a Node command executor in every container)',
+    default: true,
+  }),
   image_providers: stringOption({
     help: 'image providers for containers with an image: docker (needs --isolation with filesystem/linux)',
     default: '',

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { CommandInfo, ExecutorInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
+import type { CommandInfo, ExecutorInfo, Resource, TaskInfo } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { type ContainerLogger, sandboxLogger } from './container-logger.js';
 import type { ProgramSpec } from './executor-launch.js';
 
@@ -25,6 +25,8 @@ export interface LaunchSpec {
     resources: readonly Resource[];
     /** A command executor's task command (an image's Entrypoint/Cmd may stand in for it). */
     taskCommand?: CommandInfo | undefined;
+    /** A command executor's task (the containerizer may host the executor: hosted-executor.ts). */
+    commandTask?: TaskInfo | undefined;
   };
   /** Progress before the executor runs (image pulls), reported as TASK_STARTING messages. */
   progress?: (message: string) => void;

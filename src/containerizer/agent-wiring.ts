@@ -22,6 +22,8 @@ export interface ContainerizerFlags {
   default_container_info?: string | undefined;
   cgroups_root: string;
   cgroups_enable_cfs: boolean;
+  /** Strata: host command executors in the agent (hosted-executor.ts); default true. */
+  hosted_command_executor?: boolean | undefined;
   /** `--image_providers`: `docker` (appc is not supported); empty: no images. */
   image_providers?: string | undefined;
   docker_registry?: string | undefined;
@@ -141,6 +143,7 @@ export async function createContainerizer(
       sandboxDirectory: flags.sandbox_directory,
       cgroupsRoot: flags.cgroups_root,
       enableCfs: flags.cgroups_enable_cfs,
+      hostCommandExecutors: flags.hosted_command_executor ?? true,
       defaultContainerInfo,
       rootfsProvider,
       logger: context.logger,

@@ -9,7 +9,16 @@
  * container's limitation (OOM...) and usage.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ContainerLogger } from '../agent/container-logger.js';
 import { type ExecutorProcess, type LaunchSpec, launchExecutor } from '../agent/launcher.js';
@@ -18,9 +27,21 @@ import { volumePath, volumeRef } from '../agent/volumes.js';
 import type { Logger } from '../common/log.js';
 import { resourcesFromMessages } from '../resources/messages.js';
 import type { ContainerInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
+import {
+  findTini,
+  HOSTED_TERMINAL_MARKER,
+  HostedCommandExecutor,
+  type HostedContainerOps,
+  type HostedMeta,
+  type HostedTaskContainer,
+  hostingProblem,
+  readHostedMeta,
+  TINI_IN_IMAGE,
+} from './hosted-executor.js';
 import type { IsolationPlan } from './isolators/catalogue.js';
 import { CgroupsIsolator, detectCgroupLayout } from './isolators/cgroups.js';
 import {
+  bind as bindMount,
   DEFAULT_SANDBOX_DIRECTORY,
   discoverToolbox,
   FilesystemLinuxIsolator,
@@ -51,7 +72,7 @@ import {
   readPid,
   waitStatusFromRunExit,
 } from './runtime/oci-runtime.js';
-import { ALL_CAPABILITIES, composeSpec } from './runtime/oci-spec.js';
+import { ALL_CAPABILITIES, composeSpec, type OciSpec } from './runtime/oci-spec.js';
 
 /**
  * The command an image gives a command task (JSON CommandInfo: shell false, value, arguments with
@@ -72,6 +93,11 @@ export interface ContainerizerOptions {
   log: Logger;
   /** Poll interval for containers found again after a restart. */
   recoveredPollMs?: number;
+  /**
+   * Run command executors inside the agent process, the container running the task itself
+   * (hosted-executor.ts); false keeps the Node executor in every container.
+   */
+  hostCommandExecutors?: boolean;
 }
 
 /** What the agent sees of a container: the launcher's process, plus limitation and usage. */
@@ -92,6 +118,15 @@ interface Meta {
   shimPid: number;
   pid: number;
   runtime: string;
+  /** An agent-hosted command executor's task container (hosted-executor.ts). */
+  hosted?: HostedMeta;
+}
+
+/** A container whose isolators are prepared and whose config.json is composed, not started. */
+interface PreparedContainer {
+  config: ContainerConfig;
+  dir: string;
+  spec: OciSpec;
 }
 
 function resourcesOf(
@@ -123,6 +158,7 @@ export class Containerizer {
   private readonly live = new Map<string, ContainerProcess>();
   private readonly claimed = new Set<string>();
   private toolboxCache: Toolbox | undefined | null = null;
+  private tiniCache: string | undefined | null = null;
 
   private constructor(
     private readonly options: ContainerizerOptions,
@@ -287,6 +323,11 @@ export class Containerizer {
     return this.launchContainer(spec);
   }
 
+  /** The pid namespace isolator is on: hosted task containers need an init (tini) then. */
+  private get pidNamespace(): boolean {
+    return this.options.plan.isolators.includes('namespaces/pid');
+  }
+
   /** posix launcher with posix isolators: a plain process, measured and limited from /proc. */
   private async launchPosix(spec: LaunchSpec): Promise<ExecutorProcess> {
     const config = await this.containerConfig(spec);
@@ -339,6 +380,7 @@ export class Containerizer {
     signal: (s: NodeJS.Signals) => void,
     hasExited: () => boolean,
     limitation: Promise<Limitation>,
+    limitedAtExit: () => Limitation | undefined = () => undefined,
   ): ContainerProcess {
     const proc: ContainerProcess = {
       containerId,
@@ -349,13 +391,7 @@ export class Containerizer {
       },
       signal,
       limitation,
-      limited: () => {
-        for (const i of this.isolators) {
-          const l = i.limited?.(containerId);
-          if (l) return l;
-        }
-        return undefined;
-      },
+      limited: () => limitedAtExit() ?? this.limitedNow(containerId),
       usage: async () =>
         mergeUsage(
           await Promise.all(this.isolators.map((i) => i.usage?.(containerId) ?? Promise.resolve({}))),
@@ -371,16 +407,27 @@ export class Containerizer {
   }
 
   private async launchContainer(spec: LaunchSpec): Promise<ExecutorProcess> {
-    const runtime = this.runtime!;
     const config = await this.containerConfig(spec);
+    const task = spec.container?.commandTask;
+    if (task && this.options.hostCommandExecutors) {
+      const problem = hostingProblem(task, config.env, this.pidNamespace, this.tini);
+      if (problem === undefined) return this.launchHosted(spec, config);
+      this.options.log.debug({ containerId: config.containerId, problem }, 'command executor not hosted');
+    }
+    const prepared = await this.prepareContainer(config);
+    const started = await this.runContainer(spec, prepared);
+    return this.watchStarted(prepared, started);
+  }
+
+  /** Isolators prepared, config.json composed (not written); undone on failure. */
+  private async prepareContainer(config: ContainerConfig): Promise<PreparedContainer> {
     const id = config.containerId;
     const dir = this.containerDir(id);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    let shim: { child: ChildProcess; pid: number } | undefined;
     try {
       const contributions = await prepareAll(this.isolators, config);
-      const ociSpec = composeSpec(
+      const spec = composeSpec(
         {
           args: config.args,
           env: config.env,
@@ -390,7 +437,25 @@ export class Containerizer {
         },
         contributions,
       );
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(ociSpec));
+      return { config, dir, spec };
+    } catch (err) {
+      await this.destroy(id, config).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Writes config.json and starts the container under its shim; destroys it on failure. */
+  private async runContainer(
+    spec: LaunchSpec,
+    prepared: PreparedContainer,
+    hosted?: HostedMeta,
+  ): Promise<{ child: ChildProcess; pid: number }> {
+    const runtime = this.runtime!;
+    const { config, dir } = prepared;
+    const id = config.containerId;
+    let shim: { child: ChildProcess; pid: number };
+    try {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(prepared.spec));
       const io = await this.options.logger(spec);
       try {
         shim = await runtime.runShim(id, dir, dir, io.stdout, io.stderr);
@@ -409,15 +474,29 @@ export class Containerizer {
       shimPid: shim.child.pid!,
       pid: shim.pid,
       runtime: runtime.info.name,
+      ...(hosted ? { hosted } : {}),
     };
     writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
     for (const i of this.isolators) await i.isolate?.(id, shim.pid).catch(() => undefined);
+    return shim;
+  }
+
+  /** The agent's view of a started container: exit (then destroy), signals, limitation. */
+  private watchStarted(
+    prepared: PreparedContainer,
+    shim: { child: ChildProcess; pid: number },
+  ): ContainerProcess {
+    const { config, dir } = prepared;
+    const id = config.containerId;
     let exitedFlag = false;
     const child = shim.child;
     child.unref();
+    // A limitation (the OOM kill) is read before the teardown removes the cgroup that tells it.
+    let atExit: Limitation | undefined;
     const exited = new Promise<number | undefined>((resolve) => {
       child.once('exit', () => {
         exitedFlag = true;
+        atExit = this.limitedNow(id);
         const code = readExitCode(dir);
         void this.destroy(id, config).finally(() =>
           resolve(code === undefined ? undefined : waitStatusFromRunExit(code)),
@@ -435,7 +514,80 @@ export class Containerizer {
       }
     };
     const limitation = this.watchAll(id, () => signal('SIGKILL'));
-    return this.wrap(id, pid, exited, signal, () => exitedFlag, limitation);
+    return this.wrap(
+      id,
+      pid,
+      exited,
+      signal,
+      () => exitedFlag,
+      limitation,
+      () => atExit,
+    );
+  }
+
+  /**
+   * A command task whose executor runs in this process (hosted-executor.ts): the container is
+   * prepared now (the image is provisioned, so pull progress and failures come before the
+   * executor subscribes) and started when the executor starts the task.
+   */
+  private async launchHosted(spec: LaunchSpec, config: ContainerConfig): Promise<ExecutorProcess> {
+    const id = config.containerId;
+    const init = this.pidNamespace ? (config.rootfs ? TINI_IN_IMAGE : this.tini) : undefined;
+    // No executor program in the container: the toolbox (Node) is not mounted.
+    config.args = ['/bin/sh'];
+    const prepared = await this.prepareContainer(config);
+    if (config.rootfs && init) prepared.spec.mounts.push(bindMount(this.tini!, TINI_IN_IMAGE, true));
+    const env = envRecord(prepared.spec.process.env);
+    const cwd = prepared.spec.process.cwd;
+    let release: Promise<void> | undefined;
+    const limitation = deferred<Limitation>();
+    const ops: HostedContainerOps = {
+      passwdPath: join(config.rootfs ?? '/', 'etc', 'passwd'),
+      terminalMarker: join(prepared.dir, HOSTED_TERMINAL_MARKER),
+      limitation: limitation.promise,
+      limited: () => this.limitedNow(id),
+      release: () => {
+        release ??= this.destroy(id, config);
+        return release;
+      },
+      start: async (processSpec, meta) => {
+        Object.assign(prepared.spec.process, {
+          args: processSpec.args,
+          env: Object.entries(processSpec.env).map(([k, v]) => `${k}=${v}`),
+          cwd: processSpec.cwd,
+          user: processSpec.user ?? { uid: 0, gid: 0 },
+        });
+        const shim = await this.runContainer(spec, prepared, meta);
+        const started = this.watchStarted(prepared, shim);
+        void started.limitation.then((l) => limitation.resolve(l));
+        return hostedContainer(started, shim.pid, prepared.dir);
+      },
+    };
+    try {
+      return new HostedCommandExecutor({
+        ops,
+        env,
+        cwd,
+        init,
+        log: this.options.log.child({ component: 'hosted-executor', containerId: id }),
+      });
+    } catch (err) {
+      await ops.release().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private limitedNow(containerId: string): Limitation | undefined {
+    for (const i of this.isolators) {
+      const l = i.limited?.(containerId);
+      if (l) return l;
+    }
+    return undefined;
+  }
+
+  private get tini(): string | undefined {
+    if (this.tiniCache === null) this.tiniCache = findTini();
+    return this.tiniCache;
   }
 
   /** Kills what is left, cleans the isolators up (reverse), releases the rootfs, removes the state. */
@@ -510,7 +662,52 @@ export class Containerizer {
     };
     const limitation = this.watchAll(id, () => signal('SIGKILL'));
     this.options.log.info({ containerId: id, pid: meta.pid }, 'container found again after a restart');
-    return this.wrap(id, meta.pid, exited, signal, () => done, limitation);
+    const proc = this.wrap(id, meta.pid, exited, signal, () => done, limitation);
+    const hosted = readHostedMeta(meta);
+    return hosted ? this.rehost(proc, dir, hosted) : proc;
+  }
+
+  /** A hosted executor's task container after an agent restart: a new executor takes it over. */
+  private rehost(
+    proc: ContainerProcess,
+    dir: string,
+    hosted: NonNullable<ReturnType<typeof readHostedMeta>>,
+  ): ExecutorProcess {
+    if (existsSync(join(dir, HOSTED_TERMINAL_MARKER))) {
+      // Its end was reported before the restart: what is left is the container's teardown.
+      return {
+        pid: proc.pid,
+        exited: proc.exited.then(() => 0),
+        signal: (s) => proc.signal(s),
+        get hasExited() {
+          return proc.hasExited;
+        },
+        limitation: proc.limitation,
+        limited: () => proc.limited(),
+      };
+    }
+    const container: HostedTaskContainer = {
+      pid: proc.pid,
+      exited: proc.exited,
+      destroyed: proc.exited.then(() => undefined),
+      signal: (s) => proc.signal(s),
+      limited: () => proc.limited(),
+    };
+    return new HostedCommandExecutor({
+      ops: {
+        passwdPath: '/nonexistent',
+        terminalMarker: join(dir, HOSTED_TERMINAL_MARKER),
+        limitation: proc.limitation,
+        limited: () => proc.limited(),
+        release: async () => undefined,
+        start: () => Promise.reject(new Error('the task already runs')),
+      },
+      env: hosted.meta.env,
+      cwd: hosted.meta.cwd,
+      init: hosted.meta.init,
+      log: this.options.log.child({ component: 'hosted-executor', containerId: proc.containerId }),
+      resume: { task: hosted.task, container, user: hosted.meta.user },
+    });
   }
 
   /** Destroys the containers of an earlier run that the agent did not claim (orphans). */
@@ -554,4 +751,69 @@ export class Containerizer {
   async usage(containerId: string): Promise<UsageStats | undefined> {
     return this.live.get(containerId)?.usage();
   }
+}
+
+/** `K=V` strings (OCI process.env) → a record; the first `=` splits. */
+function envRecord(list: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of list) {
+    const at = item.indexOf('=');
+    if (at > 0) env[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return env;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * A started container as a hosted executor's task: the raw status comes as soon as the shim
+ * wrote it, before the container is destroyed, so the task's end is reported without waiting
+ * for the teardown.
+ */
+function hostedContainer(started: ContainerProcess, pid: number, dir: string): HostedTaskContainer {
+  const destroyed = started.exited.then(() => undefined);
+  let atExit: Limitation | undefined;
+  const exited = new Promise<number | undefined>((resolve) => {
+    void started.exited.then(resolve);
+    const status = () => {
+      const code = readExitCode(dir);
+      if (code === undefined) return undefined;
+      atExit ??= started.limited();
+      return waitStatusFromRunExit(code);
+    };
+    // The shim writes `exit` before it ends; watching for it saves the destroy's time.
+    const early = status();
+    if (early !== undefined) {
+      resolve(early);
+      return;
+    }
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name !== 'exit') return;
+        const code = status();
+        if (code !== undefined) {
+          watcher?.close();
+          resolve(code);
+        }
+      });
+      watcher.on('error', () => undefined);
+      void started.exited.then(() => watcher?.close());
+    } catch {
+      // no inotify: the destroy's end tells
+    }
+  });
+  return {
+    pid,
+    exited,
+    destroyed,
+    signal: (s) => started.signal(s),
+    limited: () => atExit ?? started.limited(),
+  };
 }

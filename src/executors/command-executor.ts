@@ -160,6 +160,31 @@ export class CommandExecutor {
     this.link.start();
   }
 
+  /**
+   * Takes over a task that already runs, before `start()`: an agent-hosted executor rebuilt after
+   * an agent restart (src/containerizer/hosted-executor.ts). The agent holds the updates sent
+   * before (its status update manager checkpointed them), so nothing is announced again; checks
+   * start afresh, and a `max_completion_time` counts from now.
+   */
+  resume(task: TaskInfo, taskProcess: TaskProcess, user: UserIdentity | undefined): void {
+    if (this.task !== undefined) throw new Error('resume() after a task was launched');
+    this.task = task;
+    this.taskUser = user;
+    this.phase = 'launching';
+    this.checks = this.checksFor(task);
+    this.adopt(taskProcess, false);
+  }
+
+  /** The task this executor runs, once LAUNCH came (or resume() gave it). */
+  get currentTask(): TaskInfo | undefined {
+    return this.task;
+  }
+
+  /** The resolved user the task runs as, if it switched. */
+  get currentTaskUser(): UserIdentity | undefined {
+    return this.taskUser;
+  }
+
   /** SHUTDOWN from the agent, or a termination signal to the executor process. */
   shutdown(why: string): void {
     if (this.finished) return;
@@ -200,17 +225,7 @@ export class CommandExecutor {
     this.task = task;
     this.phase = 'launching';
     this.logger.info({ taskId }, 'command executor: launching task');
-    if (task.healthCheck !== undefined || task.check !== undefined) {
-      this.checks = new TaskChecks({
-        task,
-        clock: this.clock,
-        logger: this.logger,
-        probeFor: (probe) => this.probeFor(probe),
-        connected: () => this.link.state === 'subscribed',
-        sendRunning: (details) => this.send(this.taskIdValue(), TaskState.TASK_RUNNING, details),
-        kill: () => this.requestKill(killGracePeriodMs(undefined, this.task?.killPolicy), 'health-check'),
-      });
-    }
+    this.checks = this.checksFor(task);
     this.send(taskId, TaskState.TASK_STARTING);
 
     const plan = planCommandLaunch(withImageCommand(task, this.options.processEnvironment), {
@@ -225,6 +240,19 @@ export class CommandExecutor {
       return;
     }
     void this.startProcess(plan.spec);
+  }
+
+  private checksFor(task: TaskInfo): TaskChecks | undefined {
+    if (task.healthCheck === undefined && task.check === undefined) return undefined;
+    return new TaskChecks({
+      task,
+      clock: this.clock,
+      logger: this.logger,
+      probeFor: (probe) => this.probeFor(probe),
+      connected: () => this.link.state === 'subscribed',
+      sendRunning: (details) => this.send(this.taskIdValue(), TaskState.TASK_RUNNING, details),
+      kill: () => this.requestKill(killGracePeriodMs(undefined, this.task?.killPolicy), 'health-check'),
+    });
   }
 
   private onLaunchGroup(group: TaskGroupInfo): void {
@@ -291,6 +319,11 @@ export class CommandExecutor {
       this.terminate({ state: TaskState.TASK_FAILED, message: launchFailedMessage(detail) });
       return;
     }
+    this.adopt(taskProcess, true);
+  }
+
+  /** The task's process runs: kill machinery, exit watch, TASK_RUNNING (when `announce`), timers. */
+  private adopt(taskProcess: TaskProcess, announce: boolean): void {
     this.taskProcess = taskProcess;
     this.killer = new KillStateMachine(this.clock, {
       terminate: () => {
@@ -312,7 +345,7 @@ export class CommandExecutor {
     this.logger.info({ taskPid: taskProcess.pid }, 'command executor: command started');
     void taskProcess.exited.then((exit) => this.onProcessExit(exit));
     if (this.finished) return;
-    this.send(this.taskIdValue(), TaskState.TASK_RUNNING);
+    if (announce) this.send(this.taskIdValue(), TaskState.TASK_RUNNING);
     // Mesos starts the checkers once the task runs: the grace period counts from here.
     this.checks?.start();
 

@@ -195,7 +195,11 @@ export class TestScheduler {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`no offer holding ${JSON.stringify(needs)} within ${timeoutMs} ms`);
       const event = await this.nextOfType(Event_Type.OFFERS, remaining);
-      const offers = event.offers?.offers ?? [];
+      // Offers of an older event may have been rescinded since (an agent that went away).
+      const rescinded = new Set(
+        this.events.flatMap((e) => (e.type === Event_Type.RESCIND ? [e.rescind?.offerId?.value ?? ''] : [])),
+      );
+      const offers = (event.offers?.offers ?? []).filter((o) => !rescinded.has(o.id?.value ?? ''));
       const chosen = offers.find(fits);
       const rest = offers.filter((o) => o !== chosen);
       if (rest.length > 0)

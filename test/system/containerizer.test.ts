@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { MessageInitShape } from '@bufbuild/protobuf';
 import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
 import {
   FrameworkInfo_Capability_Type,
+  type HealthCheckSchema,
   TaskState,
   TaskStatus_Reason,
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
@@ -142,7 +144,12 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
   async function launch(
     id: string,
     command: string,
-    opts: { cpus?: number; mem?: number; labels?: Record<string, string> } = {},
+    opts: {
+      cpus?: number;
+      mem?: number;
+      labels?: Record<string, string>;
+      healthCheck?: MessageInitShape<typeof HealthCheckSchema>;
+    } = {},
   ): Promise<string> {
     // The executor's own 0.1 cpus and 32 MB ride on top of the task's.
     const offer = await scheduler.nextFittingOffer({
@@ -163,6 +170,7 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
                   taskId: { value: id },
                   agentId: offer.agentId!,
                   command: { value: command },
+                  ...(opts.healthCheck ? { healthCheck: opts.healthCheck } : {}),
                   ...(opts.labels
                     ? {
                         labels: {
@@ -281,20 +289,23 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
       const list = (await res.json()) as { executor_id: string; statistics: Stats }[];
       return list.find((e) => e.executor_id === id)?.statistics;
     };
-    // Wait until the allocation shows (rss of the whole container: executor + shell).
+    // Wait until the allocation shows and has settled (the pipeline that built it has ended), and
+    // the agent's figure matches the cgroup's, read right after it.
+    let last = '';
     const stats = await eventually(
-      'rss of the allocation',
+      'rss of the allocation, as the cgroup reports it',
       async () => {
         const s = await monitor();
-        return s && s.mem_rss_bytes > 40_000_000 ? s : undefined;
+        const rss = cgroupRss();
+        last = `${s?.mem_rss_bytes} vs cgroup ${rss}`;
+        return s && s.mem_rss_bytes > 40_000_000 && Math.abs(s.mem_rss_bytes - rss) < 8 * 1024 * 1024
+          ? s
+          : undefined;
       },
       20_000,
-    );
-    const rss = cgroupRss();
-    assert.ok(
-      Math.abs(stats.mem_rss_bytes - rss) < 8 * 1024 * 1024,
-      `${stats.mem_rss_bytes} vs cgroup ${rss}`,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${last}`);
+    });
     assert.equal(stats.mem_limit_bytes, cgroupLimit);
     // cpus 0.3 + the command executor's 0.1.
     assert.ok(Math.abs(stats.cpus_limit - 0.4) < 1e-9, String(stats.cpus_limit));
@@ -344,6 +355,48 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     const end = await until(id, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED], 40_000);
     assert.equal(TaskState[end.state], 'TASK_FINISHED', end.message);
     await eventually('container state removed', () => (existsSync(stateDir) ? undefined : true), 15_000);
+  });
+
+  it('the command executor is hosted by the agent (tini is pid 1) unless the task has a COMMAND check', async () => {
+    const hosted = await launch('hosted', 'tr "\\0" " " < /proc/1/cmdline; echo');
+    assert.equal(
+      TaskState[(await until(hosted, [TaskState.TASK_FINISHED, TaskState.TASK_FAILED])).state],
+      'TASK_FINISHED',
+    );
+    const checked = await launch('in-container', 'tr "\\0" " " < /proc/1/cmdline; echo; sleep 30', {
+      healthCheck: {
+        type: 1, // COMMAND: it must run inside the container, so the Node executor runs there
+        command: { value: 'test -d /proc/1' },
+        delaySeconds: 0,
+        intervalSeconds: 0.5,
+        gracePeriodSeconds: 5,
+      },
+    });
+    const healthy = await until(checked, [TaskState.TASK_RUNNING, TaskState.TASK_FAILED], 30_000);
+    assert.equal(TaskState[healthy.state], 'TASK_RUNNING', healthy.message);
+    let status = healthy;
+    while (status.healthy !== true) status = await until(checked, [TaskState.TASK_RUNNING], 30_000);
+    await scheduler.call({
+      type: Call_Type.KILL,
+      kill: { taskId: { value: checked }, agentId: status.agentId! },
+    });
+    await until(checked, [TaskState.TASK_KILLED, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+    const sandboxOf = (taskId: string) => {
+      const runs = join(
+        workDir,
+        'slaves',
+        status.agentId!.value,
+        'frameworks',
+        scheduler.frameworkId,
+        'executors',
+        taskId,
+        'runs',
+        'latest',
+      );
+      return readFileSync(join(runs, 'stdout'), 'utf8');
+    };
+    assert.match(sandboxOf(hosted), /^\/usr\/bin\/tini-static -g -- \/bin\/sh -c /m);
+    assert.match(sandboxOf(checked), /command-executor/);
   });
 
   it('cleanup leaves no cgroup, mount or runtime state behind', async () => {

@@ -191,7 +191,15 @@ export class CgroupsIsolator implements Isolator {
     }
     if (subsystems.has('mem') && mem !== undefined) {
       const limit = memoryLimitBytes(mem);
-      resources.memory = { limit, reservation: limit };
+      // cgroups v1: a container at its limit is paused rather than OOM-killed, so the agent sees
+      // the limitation (under_oom) and kills it, as Mesos' mem isolator does. Left to the kernel,
+      // the killed task's container ends at once and the runtime removes the cgroup, and with it
+      // the only record of the OOM kill, before anybody reads it.
+      resources.memory = {
+        limit,
+        reservation: limit,
+        ...(this.options.layout.version === 1 ? { disableOOMKiller: true } : {}),
+      };
       this.memLimit.set(config.containerId, limit);
     }
     if (subsystems.has('pids')) {
@@ -209,7 +217,10 @@ export class CgroupsIsolator implements Isolator {
     if (dir === undefined) return 0;
     const file = this.options.layout.version === 1 ? 'memory.oom_control' : 'memory.events';
     const text = readTextSync(join(dir, file));
-    return text === undefined ? 0 : (parseKeyValues(text).get('oom_kill') ?? 0);
+    if (text === undefined) return 0;
+    const values = parseKeyValues(text);
+    // v1 with the OOM killer disabled: a container at its limit waits under_oom for the agent.
+    return (values.get('oom_kill') ?? 0) + (values.get('under_oom') ?? 0);
   }
 
   limited(containerId: string): Limitation | undefined {

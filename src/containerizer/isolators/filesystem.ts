@@ -48,7 +48,7 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 
 export class VolumeError extends Error {}
 
-function bind(source: string, destination: string, readOnly: boolean): OciMount {
+export function bind(source: string, destination: string, readOnly: boolean): OciMount {
   return { destination, type: 'bind', source, options: ['rbind', 'rprivate', readOnly ? 'ro' : 'rw'] };
 }
 

@@ -25,7 +25,7 @@ export interface OciDeviceRule {
 
 export interface OciResources {
   cpu?: { shares?: number; quota?: number; period?: number };
-  memory?: { limit?: number; reservation?: number; swap?: number };
+  memory?: { limit?: number; reservation?: number; swap?: number; disableOOMKiller?: boolean };
   pids?: { limit: number };
   devices?: OciDeviceRule[];
 }
@@ -132,11 +132,11 @@ export function mergeResources(parts: readonly { name: string; resources: OciRes
       const src = resources[group];
       if (!src) continue;
       if (!out[group]) out[group] = {};
-      const dst = out[group] as Record<string, number>;
+      const dst = out[group] as Record<string, number | boolean>;
       for (const [k, v] of Object.entries(src)) {
         if (v === undefined) continue;
         claim(`${group}.${k}`, name);
-        dst[k] = v as number;
+        dst[k] = v as number | boolean;
       }
     }
     if (resources.pids) {

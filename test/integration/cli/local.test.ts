@@ -327,7 +327,8 @@ describe('strata local', { timeout: 120_000 }, () => {
   it('task exec goes into the task container when the agents isolate', {
     skip: containers ? false : 'posix: there is no container to enter',
   }, async () => {
-    // The task's pid namespace (namespaces/pid) has the executor as pid 1; the host's init is not there.
+    // The task's pid namespace (namespaces/pid) has the task's init (tini, the agent hosting the
+    // command executor) as pid 1; the host's init is not there.
     const exec = await strata([
       'task',
       'exec',
@@ -338,7 +339,7 @@ describe('strata local', { timeout: 120_000 }, () => {
       'cat /proc/1/cmdline | tr "\\0" " "',
     ]);
     assert.equal(exec.code, 0, exec.stderr);
-    assert.match(exec.stdout, /executor/);
+    assert.match(exec.stdout, /tini.* -- \/bin\/sh -c for i in/);
   });
 
   it('explain shows each agent; the README curl framework subscribes and gets offers; endpoints answer', async () => {

@@ -155,7 +155,12 @@ describe('cgroups values and layout', () => {
       }),
     );
     assert.deepEqual(info.resources.cpu, { shares: 512, period: 100000, quota: 50000 });
-    assert.deepEqual(info.resources.memory, { limit: 67108864, reservation: 67108864 });
+    // v1: at its limit the container waits (under_oom) for the agent to kill it with the reason.
+    assert.deepEqual(info.resources.memory, {
+      limit: 67108864,
+      reservation: 67108864,
+      disableOOMKiller: true,
+    });
     assert.deepEqual(info.resources.pids, { limit: 32 });
     assert.deepEqual(info.resources.devices?.[0], { allow: false, access: 'rwm' });
     assert.equal(iso.cgroupsPath('c1'), '/mesos/c1');

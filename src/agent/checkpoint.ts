@@ -304,7 +304,12 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 }
 
 /** Temporary file next to `path`, fsync, rename over `path`, fsync the directory. */
-export function writeFileAtomically(path: string, data: Uint8Array | string): void {
+/**
+ * Writes `path` by rename of a temp file. `durable` (the default) also fsyncs file and directory;
+ * files under the runtime directory skip that: they matter only until the next reboot, and a
+ * crash of the agent alone loses nothing the kernel already holds.
+ */
+export function writeFileAtomically(path: string, data: Uint8Array | string, durable = true): void {
   const directory = dirname(path);
   mkdirSync(directory, { recursive: true });
   const temp = `${path}.tmp-${process.pid}-${tempCounter++}-${randomBytes(4).toString('hex')}`;
@@ -312,7 +317,7 @@ export function writeFileAtomically(path: string, data: Uint8Array | string): vo
   const fd = openSync(temp, 'w', 0o644);
   try {
     writeAll(fd, bytes);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(temp, { force: true });
@@ -320,7 +325,7 @@ export function writeFileAtomically(path: string, data: Uint8Array | string): vo
   }
   closeSync(fd);
   renameSync(temp, path);
-  fsyncDirectory(directory);
+  if (durable) fsyncDirectory(directory);
 }
 
 /** `link -> target`, replacing whatever `link` was, atomically (a rename of a fresh link). */
@@ -431,8 +436,8 @@ export class Checkpointer {
   /** Records a container's process, whatever its framework (orphans are found through this). */
   writeRuntimeContainer(chain: readonly string[], pid: number, directory: string): void {
     const dir = this.runtimeContainerDir(chain);
-    writeFileAtomically(join(dir, 'directory'), directory);
-    writeFileAtomically(join(dir, 'pid'), String(pid));
+    writeFileAtomically(join(dir, 'directory'), directory, false);
+    writeFileAtomically(join(dir, 'pid'), String(pid), false);
   }
 
   /** The container is gone (with every container below it). */

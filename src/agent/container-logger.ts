@@ -184,6 +184,8 @@ export class RotatingFile {
 export interface ContainerIO {
   stdout: number | Writable;
   stderr: number | Writable;
+  /** The files `stdout` and `stderr` append to, when they are plain files. */
+  paths?: { stdout: string; stderr: string } | undefined;
   /** Called once the process has been spawned (or failed to): drops the agent's own copies. */
   release(): void;
 }
@@ -203,6 +205,7 @@ export const sandboxLogger: ContainerLogger = async (spec) => {
   return {
     stdout,
     stderr,
+    paths: { stdout: join(spec.sandbox, 'stdout'), stderr: join(spec.sandbox, 'stderr') },
     release: () => {
       closeSync(stdout);
       closeSync(stderr);

@@ -137,10 +137,16 @@ export function processExit(status: number | undefined): ProcessExit {
 }
 
 function taskProcessOf(container: HostedTaskContainer, useInit: boolean): TaskProcess {
+  let ended = false;
   return {
     pid: container.pid,
-    exited: container.exited.then(processExit),
+    exited: container.exited.then((status) => {
+      ended = true;
+      return processExit(status);
+    }),
     signalTree: (signal) => {
+      // Once the container's process ended, its teardown takes whatever is left.
+      if (ended) return;
       // tini (pid 1) forwards to the task's process group; SIGKILL takes the whole cgroup.
       if (useInit || signal === 'SIGKILL') container.signal(signal);
       else signalProcessTree(container.pid, signal);

@@ -3,6 +3,7 @@
  * cp -a, zstd). One module, so tests and other hosts can see every external call in one place.
  */
 import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
+import { spawner } from '../../common/spawner.js';
 
 export interface RunResult {
   readonly stdout: string;
@@ -78,8 +79,18 @@ export const TAR_EXTRACT_FLAGS = [
   '--warning=no-timestamp',
 ];
 
+/**
+ * Runs a short helper through the spawner (src/common/spawner.ts): mount and umount run for every
+ * container, and a fork of the agent costs more than the helper itself.
+ */
+async function runQuick(command: string, args: readonly string[], cwd?: string): Promise<void> {
+  const result = await spawner.run(command, args, cwd);
+  if (result.code !== 0)
+    throw new HelperError(`${command} ${args.slice(0, 3).join(' ')}`, result.code, result.stderr);
+}
+
 export async function mount(args: readonly string[], cwd?: string): Promise<void> {
-  await run('mount', args, cwd ? { cwd } : {});
+  await runQuick('mount', args, cwd);
 }
 
 /** Unmounts `target`; retries, then falls back to a lazy detach (Mesos does the same, MESOS-9196). */
@@ -87,7 +98,7 @@ export async function unmount(target: string): Promise<void> {
   let last: unknown;
   for (let i = 0; i < 3; i++) {
     try {
-      await run('umount', [target]);
+      await runQuick('umount', [target]);
       return;
     } catch (e) {
       last = e;

@@ -8,10 +8,11 @@
  * `<dir>/exit` (via a rename, so a reader never sees half a file). The shim, not the agent, is the
  * container's parent, so the container outlives an agent restart and its exit status is kept.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, type FSWatcher, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { spawner } from '../../common/spawner.js';
 
 export type RuntimeName = 'crun' | 'runc';
 
@@ -126,9 +127,20 @@ export interface ContainerState {
 }
 
 export interface Shim {
-  child: ChildProcess;
+  /** The shim's own pid (a `sh` that outlives the agent). */
+  shimPid: number;
+  /** Settles when the shim has ended (the exit code is in `<dir>/exit` then, if it got that far). */
+  exited: Promise<void>;
   /** The container init's host pid (from --pid-file). */
   pid: number;
+}
+
+/** Where the shim's (and so the container's) stdout and stderr go. */
+export interface ShimOutput {
+  stdout: number | Writable;
+  stderr: number | Writable;
+  /** Files the output is appended to: the shim can then be started by the spawner. */
+  paths?: { stdout: string; stderr: string } | undefined;
 }
 
 export class OciRuntime {
@@ -180,25 +192,37 @@ export class OciRuntime {
    * (the container exists and its process is being started), rejects when the shim ends first.
    * `dir` receives `pid` and `exit`; stdout/stderr are the shim's (and so the container's).
    */
-  runShim(
-    id: string,
-    bundle: string,
-    dir: string,
-    stdout: number | Writable,
-    stderr: number | Writable,
-    timeoutMs = 30_000,
-  ): Promise<Shim> {
+  runShim(id: string, bundle: string, dir: string, output: ShimOutput, timeoutMs = 30_000): Promise<Shim> {
     const script =
       '"$1" --root "$2" run --bundle "$3" --pid-file "$4/pid" "$5" </dev/null; ' +
       'echo $? > "$4/exit.tmp" && mv "$4/exit.tmp" "$4/exit"';
-    const child = spawn(
-      '/bin/sh',
-      ['-c', script, 'strata-shim', this.info.path, this.stateRoot, bundle, dir, id],
-      {
-        detached: true,
-        stdio: ['ignore', stdout, stderr],
-      },
-    );
+    const args = ['-c', script, 'strata-shim', this.info.path, this.stateRoot, bundle, dir, id];
+    // The spawner forks a small shell rather than the agent (src/common/spawner.ts); output that
+    // is not a plain file (a logger's pipe) needs the agent's own descriptors, so a direct spawn.
+    const started: Promise<{ shimPid: number; exited: Promise<void> }> = output.paths
+      ? spawner.start('/bin/sh', args, output.paths).then((job) => ({
+          shimPid: job.pid,
+          exited: job.exited.then(() => undefined),
+        }))
+      : new Promise((resolve, reject) => {
+          const child = spawn('/bin/sh', args, {
+            detached: true,
+            stdio: ['ignore', output.stdout, output.stderr],
+          });
+          child.unref();
+          const exited = new Promise<void>((r) => child.once('exit', () => r()));
+          child.once('error', reject);
+          child.once('spawn', () => resolve({ shimPid: child.pid!, exited }));
+        });
+    return started.then((shim) => this.waitForPid(id, dir, shim, timeoutMs));
+  }
+
+  private waitForPid(
+    id: string,
+    dir: string,
+    shim: { shimPid: number; exited: Promise<void> },
+    timeoutMs: number,
+  ): Promise<Shim> {
     const pidFile = join(dir, 'pid');
     return new Promise((resolve, reject) => {
       let done = false;
@@ -209,7 +233,7 @@ export class OciRuntime {
         clearInterval(timer);
         watcher?.close();
         if (err) reject(err);
-        else resolve({ child, pid: pid! });
+        else resolve({ ...shim, pid: pid! });
       };
       const check = () => {
         const pid = readPid(pidFile);
@@ -228,8 +252,7 @@ export class OciRuntime {
       } catch {
         watcher = undefined;
       }
-      child.once('error', (err) => finish(err));
-      child.once('exit', () => {
+      void shim.exited.then(() => {
         // It may have written the pid and exited at once (a container that ends immediately).
         const pid = readPid(pidFile);
         if (pid !== undefined) finish(undefined, pid);
@@ -239,6 +262,8 @@ export class OciRuntime {
           );
       });
       const timer = setInterval(check, watcher ? 20 : 2);
+      // The spawner answers after the shim started: the runtime may have written the pid by now.
+      check();
     });
   }
 }

@@ -89,7 +89,13 @@ import {
   shutdownGracePeriodMs,
 } from './executor-launch.js';
 import type { LaunchGate } from './launch-gate.js';
-import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
+import {
+  describeWaitStatus,
+  type ExecutorProcess,
+  type LaunchSpec,
+  type LocalLinkFactory,
+} from './launcher.js';
+import { LocalExecutorLink } from './local-executor-link.js';
 import {
   type ContainerTermination,
   type LaunchOutcome,
@@ -799,6 +805,7 @@ export class Agent {
             ? {
                 taskCommand: [...executor.tasks.values()][0]?.info.command,
                 commandTask: [...executor.tasks.values()][0]?.info,
+                executorLink: this.localExecutorLink(framework.id, executor.id),
               }
             : {}),
         },
@@ -945,6 +952,18 @@ export class Agent {
   }
 
   // ------------------------------------------------------------------ the executor API
+
+  /** The executor API in-process, for an executor that runs inside this agent (hosted). */
+  localExecutorLink(frameworkId: string, executorId: string): LocalLinkFactory {
+    return (handlers) =>
+      new LocalExecutorLink(
+        this,
+        frameworkId,
+        executorId,
+        handlers,
+        this.deps.log.child({ component: 'hosted-executor', frameworkId, executorId }),
+      );
+  }
 
   lookupExecutor(frameworkId: string, executorId: string): ExecutorLookup {
     const framework = this.frameworks.get(frameworkId);

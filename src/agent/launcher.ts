@@ -10,6 +10,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import type { ExecutorLink } from '../executors/command-executor.js';
+import type { ExecutorEventHandlers } from '../executors/executor-client.js';
 import type { CommandInfo, ExecutorInfo, Resource, TaskInfo } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { type ContainerLogger, sandboxLogger } from './container-logger.js';
 import type { ProgramSpec } from './executor-launch.js';
@@ -27,10 +29,15 @@ export interface LaunchSpec {
     taskCommand?: CommandInfo | undefined;
     /** A command executor's task (the containerizer may host the executor: hosted-executor.ts). */
     commandTask?: TaskInfo | undefined;
+    /** The executor API in-process, for an executor the containerizer hosts. */
+    executorLink?: LocalLinkFactory | undefined;
   };
   /** Progress before the executor runs (image pulls), reported as TASK_STARTING messages. */
   progress?: (message: string) => void;
 }
+
+/** Connects an executor that runs inside the agent process to the agent (local-executor-link.ts). */
+export type LocalLinkFactory = (handlers: Partial<ExecutorEventHandlers>) => ExecutorLink;
 
 export interface ExecutorProcess {
   readonly pid: number;

@@ -306,8 +306,12 @@ export async function startAgent(
         ? { containerUsage: (containerId: string) => containerizer!.usage(containerId) }
         : {}),
       attach: (pid, identity) =>
-        containerizer?.attach(identity.directory) ??
-        (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),
+        containerizer?.attach(
+          identity.directory,
+          identity.frameworkId !== undefined && identity.executorId !== undefined
+            ? agentRef?.localExecutorLink(identity.frameworkId, identity.executorId)
+            : undefined,
+        ) ?? (processBelongsTo(pid, identity) ? attachProcess(pid) : undefined),
     },
   );
   agentRef = agent;

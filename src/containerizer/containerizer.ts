@@ -21,7 +21,12 @@ import {
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ContainerLogger } from '../agent/container-logger.js';
-import { type ExecutorProcess, type LaunchSpec, launchExecutor } from '../agent/launcher.js';
+import {
+  type ExecutorProcess,
+  type LaunchSpec,
+  type LocalLinkFactory,
+  launchExecutor,
+} from '../agent/launcher.js';
 import { isProcessAlive } from '../agent/recovered-process.js';
 import { volumePath, volumeRef } from '../agent/volumes.js';
 import type { Logger } from '../common/log.js';
@@ -576,6 +581,7 @@ export class Containerizer {
         cwd,
         init,
         log: this.options.log.child({ component: 'hosted-executor', containerId: id }),
+        link: spec.container?.executorLink,
       });
     } catch (err) {
       await ops.release().catch(() => undefined);
@@ -621,7 +627,7 @@ export class Containerizer {
    * After an agent restart: the container of `sandbox` (its run directory is the container id),
    * or undefined when this containerizer never started it or it is gone with nothing to report.
    */
-  attach(sandbox: string): ExecutorProcess | undefined {
+  attach(sandbox: string, link?: LocalLinkFactory): ExecutorProcess | undefined {
     if (!this.runtime) return undefined;
     const id = basename(sandbox);
     const dir = this.containerDir(id);
@@ -674,7 +680,7 @@ export class Containerizer {
     this.options.log.info({ containerId: id, pid: meta.pid }, 'container found again after a restart');
     const proc = this.wrap(id, meta.pid, exited, signal, () => done, limitation);
     const hosted = readHostedMeta(meta);
-    return hosted ? this.rehost(proc, dir, hosted) : proc;
+    return hosted ? this.rehost(proc, dir, hosted, link) : proc;
   }
 
   /** A hosted executor's task container after an agent restart: a new executor takes it over. */
@@ -682,6 +688,7 @@ export class Containerizer {
     proc: ContainerProcess,
     dir: string,
     hosted: NonNullable<ReturnType<typeof readHostedMeta>>,
+    link: LocalLinkFactory | undefined,
   ): ExecutorProcess {
     if (existsSync(join(dir, HOSTED_TERMINAL_MARKER))) {
       // Its end was reported before the restart: what is left is the container's teardown.
@@ -717,6 +724,7 @@ export class Containerizer {
       init: hosted.meta.init,
       log: this.options.log.child({ component: 'hosted-executor', containerId: proc.containerId }),
       resume: { task: hosted.task, container, user: hosted.meta.user },
+      link,
     });
   }
 

@@ -21,7 +21,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import type { ExecutorProcess } from '../agent/launcher.js';
+import type { ExecutorProcess, LocalLinkFactory } from '../agent/launcher.js';
 import type { Logger } from '../common/log.js';
 import { CommandExecutor, withImageCommand } from '../executors/command-executor.js';
 import { findUserInPasswd, type UserIdentity } from '../executors/command-launch.js';
@@ -163,6 +163,8 @@ export interface HostedExecutorOptions {
   /** tini's path as the container sees it, when the container has a pid namespace. */
   init: string | undefined;
   log: Logger;
+  /** The executor API in-process (the agent's); without it, HTTP on loopback. */
+  link?: LocalLinkFactory | undefined;
   /** An agent restart: the task already runs in this container. */
   resume?: { task: TaskInfo; container: HostedTaskContainer; user: UserIdentity | undefined };
 }
@@ -230,12 +232,14 @@ export class HostedCommandExecutor implements ExecutorProcess {
       logger: log,
       runner,
       connect: (handlers) => {
-        const client = new ExecutorClient({
-          environment,
-          handlers,
-          logger: log,
-          mediaType: 'application/x-protobuf',
-        });
+        const client =
+          options.link?.(handlers) ??
+          new ExecutorClient({
+            environment,
+            handlers,
+            logger: log,
+            mediaType: 'application/x-protobuf',
+          });
         const marker = options.ops.terminalMarker;
         return {
           get state() {

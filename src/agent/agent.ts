@@ -11,7 +11,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chownSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { clearField, create, equals, isFieldSet, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Clock, TimerHandle } from '../common/clock.js';
@@ -132,6 +132,14 @@ export interface AgentConfig {
   attributes: readonly AttributeItem[];
   executorRegistrationTimeoutMs: number;
   executorShutdownGracePeriodMs: number;
+  /**
+   * `--switch_user`: executors run as their user (ExecutorInfo.command.user, else
+   * FrameworkInfo.user) with the sandbox chowned to it. The flag defaults to true; an Agent built
+   * without it (or without `resolveUser`) does not switch.
+   */
+  switchUser?: boolean;
+  /** Looks a user up on this host (NSS, then /etc/passwd); undefined when there is none. */
+  resolveUser?: (name: string) => Promise<{ name: string; uid: number; gid: number } | undefined>;
   executorReregistrationTimeoutMs: number;
   /**
    * How long a subscribed executor may sit with no tasks before it is shut down (0 or absent:
@@ -789,8 +797,10 @@ export class Agent {
       command,
     });
     try {
+      const user = await this.executorUser(framework, executor);
       if (this.deps.launchGate) executor.releaseLaunchSlot = await this.deps.launchGate.acquire();
       executor.process = await this.deps.launch({
+        ...(user ? { user } : {}),
         program,
         sandbox: executor.directory,
         env,
@@ -847,6 +857,27 @@ export class Agent {
       executor.phase = 'terminating';
       child.signal('SIGKILL');
     }, this.config.executorRegistrationTimeoutMs);
+  }
+
+  /**
+   * Who the executor runs as (Mesos' `--switch_user`): ExecutorInfo.command.user (a command
+   * executor's is its task's), else FrameworkInfo.user; nobody when switching is off, when that
+   * is the agent's own user, or when the agent cannot switch (not root). The sandbox is handed
+   * to that user. An unknown user fails the launch.
+   */
+  private async executorUser(
+    framework: FrameworkRecord,
+    executor: ExecutorRecord,
+  ): Promise<{ name: string; uid: number; gid: number } | undefined> {
+    const resolve = this.config.resolveUser;
+    if (this.config.switchUser !== true || !resolve || process.getuid?.() !== 0) return undefined;
+    const name = executor.info.command?.user || framework.info.user;
+    if (!name || name === 'root') return undefined;
+    const user = await resolve(name);
+    if (!user) throw new Error(`Failed to get user information for '${name}': no such user on this agent`);
+    if (user.uid === 0) return undefined;
+    chownSync(executor.directory, user.uid, user.gid);
+    return user;
   }
 
   /**

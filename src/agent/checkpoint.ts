@@ -45,7 +45,7 @@ import {
   truncateSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from '@bufbuild/protobuf';
 import { invalidIdReason } from '../common/ids.js';
 import {
@@ -419,11 +419,11 @@ export class Checkpointer {
 
   /** An executor whose every update was acknowledged has nothing left to recover. */
   removeExecutor(agentId: string, frameworkId: string, executorId: string): void {
-    rmSync(executorDir(this.workDir, agentId, frameworkId, executorId), { recursive: true, force: true });
+    removeAtomically(executorDir(this.workDir, agentId, frameworkId, executorId));
   }
 
   removeFramework(agentId: string, frameworkId: string): void {
-    rmSync(frameworkDir(this.workDir, agentId, frameworkId), { recursive: true, force: true });
+    removeAtomically(frameworkDir(this.workDir, agentId, frameworkId));
   }
 
   /** `<runtime_dir>/containers/<root>[/containers/<child>...]` for a container id chain. */
@@ -533,9 +533,32 @@ function readMessage<D extends DescMessage>(path: string, schema: D): MessageSha
   }
 }
 
+/**
+ * Removes a checkpoint directory so that a crash midway leaves either all of it or nothing that
+ * recovery reads: renamed to a dot-name first (recovery skips those, and removes them), then
+ * deleted.
+ */
+function removeAtomically(dir: string): void {
+  const doomed = join(dirname(dir), `.removing-${basename(dir)}-${randomBytes(4).toString('hex')}`);
+  try {
+    renameSync(dir, doomed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  rmSync(doomed, { recursive: true, force: true });
+}
+
 function listDir(path: string): string[] {
   try {
-    return readdirSync(path).filter((name) => !name.includes('.tmp-'));
+    return readdirSync(path).filter((name) => {
+      if (name.startsWith('.removing-')) {
+        // A removal a crash interrupted: finish it.
+        rmSync(join(path, name), { recursive: true, force: true });
+        return false;
+      }
+      return !name.includes('.tmp-');
+    });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -592,6 +615,8 @@ class Reader {
     const info = readMessage(join(dir, 'framework.info'), FrameworkInfoSchema);
     const executors: RecoveredExecutor[] = [];
     for (const executorId of listDir(join(dir, 'executors'))) {
+      // As Mesos: a directory without its info is an executor the agent died creating; skip it.
+      if (!existsSync(join(dir, 'executors', executorId, 'executor.info'))) continue;
       const executor = this.attempt(() => this.executor(workDir, agentId, frameworkId, executorId));
       if (executor) executors.push(executor);
     }

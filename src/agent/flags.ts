@@ -45,6 +45,12 @@ export const agentFlags = {
     help: 'default time an executor has to exit after SHUTDOWN',
     default: 5000,
   }),
+  switch_user: boolOption({
+    help:
+      'run executors and tasks as the user who submitted them (ExecutorInfo/CommandInfo user, else\n' +
+      "FrameworkInfo.user; needs root); false: as the agent's own user",
+    default: true,
+  }),
   executor_idle_timeout: durationOption({
     help:
       'shut down a subscribed executor that has had no task for this long, freeing its resources\n' +

@@ -32,6 +32,8 @@ export interface LaunchSpec {
     /** The executor API in-process, for an executor the containerizer hosts. */
     executorLink?: LocalLinkFactory | undefined;
   };
+  /** The user the executor runs as (`--switch_user`); absent: the agent's own. */
+  user?: { name: string; uid: number; gid: number } | undefined;
   /** Progress before the executor runs (image pulls), reported as TASK_STARTING messages. */
   progress?: (message: string) => void;
 }
@@ -100,6 +102,7 @@ export async function launchExecutor(
       env: spec.env,
       detached: true,
       stdio: ['ignore', io.stdout, io.stderr],
+      ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
     });
   } finally {
     // spawn has duplicated the descriptors into the child by the time it returns.

@@ -16,6 +16,7 @@ import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
 import { type Containerizer, createContainerizer } from '../containerizer/agent-wiring.js';
 import type { RootfsProvider } from '../containerizer/rootfs.js';
+import { ProcessCommandRunner } from '../executors/command-runner.js';
 import { HttpServer } from '../http/server.js';
 import { parseAttributes } from '../resources/index.js';
 import { type AgentInfo, AgentInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
@@ -276,6 +277,8 @@ export async function startAgent(
       executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
       executorReregistrationTimeoutMs: flags.executor_reregistration_timeout,
       executorIdleTimeoutMs: flags.executor_idle_timeout,
+      switchUser: flags.switch_user,
+      resolveUser: (name) => new ProcessCommandRunner(log).resolveUser(name),
       recoveryTimeoutMs: flags.recovery_timeout,
       heartbeatIntervalMs: flags.http_heartbeat_interval,
       killEscalationMs: options.killEscalationMs ?? DEFAULT_KILL_ESCALATION_MS,

@@ -426,6 +426,7 @@ export class Containerizer {
       this.options.log.debug({ containerId: config.containerId, problem }, 'command executor not hosted');
     }
     const prepared = await this.prepareContainer(config);
+    if (spec.user) prepared.spec.process.user = { uid: spec.user.uid, gid: spec.user.gid };
     const started = await this.runContainer(spec, prepared);
     return this.watchStarted(prepared, started);
   }
@@ -582,6 +583,7 @@ export class Containerizer {
         init,
         log: this.options.log.child({ component: 'hosted-executor', containerId: id }),
         link: spec.container?.executorLink,
+        user: spec.user,
       });
     } catch (err) {
       await ops.release().catch(() => undefined);

@@ -20,7 +20,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { clone, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { ExecutorProcess, LocalLinkFactory } from '../agent/launcher.js';
 import type { Logger } from '../common/log.js';
 import { CommandExecutor, withImageCommand } from '../executors/command-executor.js';
@@ -163,6 +163,11 @@ export interface HostedExecutorOptions {
   /** tini's path as the container sees it, when the container has a pid namespace. */
   init: string | undefined;
   log: Logger;
+  /**
+   * The executor's user (`--switch_user`: the framework's, resolved on the host): the task runs
+   * as this user unless it names its own; looked up in the image first.
+   */
+  user?: { name: string; uid: number; gid: number } | undefined;
   /** The executor API in-process (the agent's); without it, HTTP on loopback. */
   link?: LocalLinkFactory | undefined;
   /** An agent restart: the task already runs in this container. */
@@ -197,10 +202,13 @@ export class HostedCommandExecutor implements ExecutorProcess {
     const runner: CommandRunner = {
       resolveUser: async (name) => {
         try {
-          return findUserInPasswd(readFileSync(options.ops.passwdPath, 'utf8'), name);
+          const inImage = findUserInPasswd(readFileSync(options.ops.passwdPath, 'utf8'), name);
+          if (inImage) return inImage;
         } catch {
-          return undefined;
+          // no passwd in the image
         }
+        // As Mesos does for the executor's user: the host's uid and gid when the image lacks it.
+        return options.user?.name === name ? options.user : undefined;
       },
       start: async (spec, user) => {
         const task = this.executor?.currentTask;
@@ -232,6 +240,22 @@ export class HostedCommandExecutor implements ExecutorProcess {
       logger: log,
       runner,
       connect: (handlers) => {
+        const user = options.user;
+        if (user) {
+          // The executor's user is the task's unless the task names its own (a command task's
+          // process executor would run as that user, and its task with it).
+          const launch = handlers.launch;
+          handlers = {
+            ...handlers,
+            launch: (task) => {
+              if (task.command && task.command.user === '') {
+                const copy = clone(TaskInfoSchema, task);
+                copy.command!.user = user.name;
+                launch?.(copy);
+              } else launch?.(task);
+            },
+          };
+        }
         const client =
           options.link?.(handlers) ??
           new ExecutorClient({

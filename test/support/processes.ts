@@ -143,6 +143,9 @@ export async function startAgentProcess(
     '--ip=127.0.0.1',
     `--port=${port}`,
     `--work_dir=${workDir}`,
+    // The frameworks of these tests name users (tester, u) this host does not have; as root the
+    // agent would switch to them (and fail, as Mesos does). Tests about users pass --switch_user.
+    ...(extraFlags.some((f) => f.startsWith('--switch_user')) ? [] : ['--switch_user=false']),
     ...extraFlags,
   ]);
   const url = `http://127.0.0.1:${port}`;

@@ -317,6 +317,9 @@ export class CgroupsIsolator implements Isolator {
           out.memCacheBytes = kv.get('total_cache') ?? kv.get('cache') ?? 0;
           const swap = kv.get('total_swap') ?? kv.get('swap');
           if (swap !== undefined) out.memSwapBytes = swap;
+          // usage_in_bytes is a fuzzy per-cpu-batched figure (the kernel's memory.txt says so) and
+          // can read below the rss of the same moment; rss + cache from memory.stat is exact.
+          out.memTotalBytes = Math.max(out.memTotalBytes ?? 0, out.memRssBytes + out.memCacheBytes);
         }
         // Without cgroups/mem the runtime's memory cgroup has no limit of ours (the huge default).
         if (limit && this.options.subsystems.has('mem')) out.memLimitBytes = Number(limit.trim());

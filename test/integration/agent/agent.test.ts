@@ -117,6 +117,7 @@ describe('agent against a fake master', () => {
 
   async function startTestAgent(extra: string[] = []): Promise<RunningAgent> {
     const flags = parseOptions(agentFlags, [
+      '--switch_user=false', // the fake frameworks' users do not exist here
       `--master=127.0.0.1:${master.port}`,
       '--ip=127.0.0.1',
       '--port=0',

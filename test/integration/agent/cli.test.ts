@@ -46,6 +46,7 @@ describe('strata agent (process)', () => {
       `--work_dir=${workDir}`,
       '--resources=cpus:2;mem:512;disk:512',
       '--registration_backoff_factor=50ms',
+      '--switch_user=false', // the fake frameworks' users do not exist here
       ...extra,
     ]);
     cleanups.push(async () => {

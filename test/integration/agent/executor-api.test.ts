@@ -146,6 +146,7 @@ describe('executor API (/slave(1)/api/v1/executor)', () => {
     await master.start();
     workDir = mkdtempSync(join(tmpdir(), 'strata-agent-api-'));
     const flags = parseOptions(agentFlags, [
+      '--switch_user=false', // the fake frameworks' users do not exist here
       `--master=127.0.0.1:${master.port}`,
       '--ip=127.0.0.1',
       '--port=0',

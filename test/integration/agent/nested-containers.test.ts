@@ -136,6 +136,7 @@ describe('agent operator API (/slave(1)/api/v1) and nested containers', () => {
     await master.start();
     workDir = mkdtempSync(join(tmpdir(), 'strata-agent-nested-'));
     const flags = parseOptions(agentFlags, [
+      '--switch_user=false', // the fake frameworks' users do not exist here
       `--master=127.0.0.1:${master.port}`,
       '--ip=127.0.0.1',
       '--port=0',

@@ -64,6 +64,7 @@ async function startTestAgent(extra: string[] = []): Promise<TestAgent> {
   await master.start();
   const workDir = mkdtempSync(join(tmpdir(), 'strata-sandbox-test-'));
   const flags = parseOptions(agentFlags, [
+    '--switch_user=false', // the fake frameworks' users do not exist here
     `--master=127.0.0.1:${master.port}`,
     '--ip=127.0.0.1',
     '--port=0',

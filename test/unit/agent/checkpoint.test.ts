@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -305,6 +306,25 @@ describe('checkpoint files', () => {
     );
     cp.removeRuntimeContainer(['c1']);
     assert.deepEqual(readCheckpoint(workDir, runtimeDir, { strict: true }).runtime, []);
+
+    // Crashes around an executor's removal: a half-removed directory (renamed aside, then the
+    // agent died) and one the agent died creating (no executor.info) are skipped, even strictly.
+    const executors = join(workDir, 'meta', 'slaves', 'S1', 'frameworks', 'fw', 'executors');
+    cp.writeExecutorRun(
+      { ...run, executorId: 'ex2', containerId: 'c2' },
+      create(ExecutorInfoSchema, { executorId: { value: 'ex2' } }),
+    );
+    renameSync(join(executors, 'ex2'), join(executors, '.removing-ex2-0000'));
+    rmSync(join(executors, '.removing-ex2-0000', 'executor.info'));
+    mkdirSync(join(executors, 'ex3', 'runs'), { recursive: true });
+    const crashed = readCheckpoint(workDir, runtimeDir, { strict: true });
+    assert.deepEqual(
+      crashed.agent?.frameworks[0]?.executors.map((e) => e.id),
+      ['ex'],
+    );
+    assert.deepEqual(readdirSync(executors).sort(), ['ex', 'ex3'], 'the interrupted removal is finished');
+    cp.removeExecutor('S1', 'fw', 'ex');
+    assert.deepEqual(readdirSync(executors), ['ex3']);
     cp.dropLatestAgent();
     assert.equal(readCheckpoint(workDir, runtimeDir, { strict: true }).agent, undefined);
   });

@@ -178,6 +178,11 @@ export interface AgentDeps {
    * read from them (`/monitor/statistics`, GET_CONTAINERS); without one usage comes from /proc.
    */
   containerUsage?(containerId: string): Promise<UsageStats | undefined>;
+  /**
+   * Resizes a live executor container to `resources` (the executor's own plus its live tasks'),
+   * as Mesos' containerizer `update` when tasks come and go.
+   */
+  updateContainer?(containerId: string, resources: readonly Resource[]): Promise<void>;
   /** Told about updates and executor ends (metrics, sandbox garbage collection). */
   observer?: AgentObserver;
   /** Bounds the executors booting at once (isolating agents); unbounded without one. */
@@ -572,7 +577,7 @@ export class Agent {
     this.stopIdleTimer(executor);
     this.checkpointTask(framework, executor, entry);
     log.info({ frameworkId, executorId, taskId }, 'task queued');
-    if (executor.phase === 'running') this.deliver(executor, entry);
+    if (existing) this.resizeThenDeliver(executor, entry);
     if (!existing) {
       this.startExecutor(framework, executor).catch((err: unknown) =>
         log.error({ err, frameworkId, executorId }, 'starting the executor failed unexpectedly'),
@@ -665,12 +670,42 @@ export class Agent {
     }
     log.info({ frameworkId, executorId, taskIds }, 'task group queued');
     const first = entries[0];
-    if (executor.phase === 'running' && first) this.deliver(executor, first);
+    if (existing && first) this.resizeThenDeliver(executor, first);
     if (!existing) {
       this.startExecutor(framework, executor).catch((err: unknown) =>
         log.error({ err, frameworkId, executorId }, 'starting the executor failed unexpectedly'),
       );
     }
+  }
+
+  /**
+   * A task for an executor that already runs: its container grows to hold the task first (Mesos
+   * updates the container before the executor gets the task), then the executor gets it.
+   */
+  private resizeThenDeliver(executor: ExecutorRecord, entry: TaskEntry): void {
+    const resized = this.resizeContainer(executor);
+    if (!resized) {
+      if (executor.phase === 'running') this.deliver(executor, entry);
+      return;
+    }
+    void resized.finally(() => {
+      if (executor.phase === 'running') this.deliver(executor, entry);
+    });
+  }
+
+  /** Sets the executor's container to its own resources plus its live tasks'; undefined if none. */
+  private resizeContainer(executor: ExecutorRecord): Promise<void> | undefined {
+    const update = this.deps.updateContainer;
+    if (!update || !executor.process || executor.phase === 'terminated') return undefined;
+    const resources = [
+      ...executor.info.resources,
+      ...[...executor.tasks.values()]
+        .filter((t) => t.phase !== 'terminated')
+        .flatMap((t) => t.info.resources),
+    ];
+    return update(executor.containerId, resources).catch((err: unknown) =>
+      this.deps.log.warn({ err, executorId: executor.id }, 'resizing the executor container failed'),
+    );
   }
 
   private executorInfoFor(framework: FrameworkRecord, task: TaskInfo): ExecutorInfo {
@@ -1258,7 +1293,11 @@ export class Agent {
       const stored = create(TaskStatusSchema, status);
       stored.data = new Uint8Array(0);
       entry.task.statuses = [...entry.task.statuses.filter((s) => s.state !== status.state), stored];
-      if (isTerminalState(status.state)) entry.phase = 'terminated';
+      if (isTerminalState(status.state)) {
+        entry.phase = 'terminated';
+        // Its resources leave the container (cpu now; memory is never lowered under a live task).
+        if (executor) void this.resizeContainer(executor);
+      }
     }
     const result = this.updates.receive({ frameworkId: framework.id, executorId: executor?.id, status });
     this.deps.observer?.statusUpdate?.(status, { stateChanged, duplicate: result === 'duplicate' });

@@ -19,7 +19,7 @@ import type { RootfsProvider } from '../containerizer/rootfs.js';
 import { ProcessCommandRunner } from '../executors/command-runner.js';
 import { HttpServer } from '../http/server.js';
 import { parseAttributes } from '../resources/index.js';
-import { type AgentInfo, AgentInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { type AgentInfo, AgentInfoSchema, type Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { AgentToMaster_Type, AgentToMasterSchema } from '../wire/gen/strata/internal/v1/link_pb.js';
 import { parseJson } from '../wire/json-text.js';
 import { Agent, DEFAULT_KILL_ESCALATION_MS } from './agent.js';
@@ -307,6 +307,12 @@ export async function startAgent(
         : {}),
       ...(containerizer?.managesCgroups && !options.launch
         ? { containerUsage: (containerId: string) => containerizer!.usage(containerId) }
+        : {}),
+      ...(containerizer && !options.launch
+        ? {
+            updateContainer: (containerId: string, resources: readonly Resource[]) =>
+              containerizer.update(containerId, resources),
+          }
         : {}),
       attach: (pid, identity) =>
         containerizer?.attach(

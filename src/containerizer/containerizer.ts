@@ -767,6 +767,16 @@ export class Containerizer {
     return this.cgroups !== undefined && this.runtime !== undefined;
   }
 
+  /**
+   * Resizes a live container to `resources` (Mesos' `update`: cpu shares and quota follow; the
+   * memory limit only grows). Unknown or finished containers are left alone.
+   */
+  async update(containerId: string, resources: readonly Resource[]): Promise<void> {
+    if (!this.live.has(containerId)) return;
+    const { resources: sized } = resourcesOf(resources, this.options.workDir);
+    for (const isolator of this.isolators) await isolator.update?.(containerId, sized);
+  }
+
   /** Usage of a live container (isolators merged), or undefined. */
   async usage(containerId: string): Promise<UsageStats | undefined> {
     return this.live.get(containerId)?.usage();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { pino } from 'pino';
-import { Agent, type AgentConfig } from '../../../src/agent/agent.js';
+import { Agent, type AgentConfig, type AgentDeps } from '../../../src/agent/agent.js';
 import type { ExecutorProcess, LaunchSpec } from '../../../src/agent/launcher.js';
 import { ManualClock } from '../../../src/common/clock.js';
 import type { RecordStream, StreamCloseReason } from '../../../src/http/responses.js';
@@ -99,7 +99,7 @@ describe('Agent (fake I/O)', () => {
   const workDir = mkdtempSync(join(tmpdir(), 'strata-agent-unit-'));
   after(() => rmSync(workDir, { recursive: true, force: true }));
 
-  function harness(overrides: Partial<AgentConfig> = {}) {
+  function harness(overrides: Partial<AgentConfig> = {}, deps: Partial<AgentDeps> = {}) {
     const clock = new ManualClock();
     const sent: AgentToMaster[] = [];
     const launches: { spec: LaunchSpec; process: FakeProcess }[] = [];
@@ -133,6 +133,7 @@ describe('Agent (fake I/O)', () => {
           launches.push({ spec, process });
           return process;
         },
+        ...deps,
       },
     );
     agent.registered('S1', false);
@@ -317,6 +318,68 @@ describe('Agent (fake I/O)', () => {
     clock.advance(5000);
     assert.deepEqual(launches[0]!.process.signals, ['SIGTERM']);
     assert.equal(updates(sent).length, 2);
+  });
+
+  it('resizes a running executor container as its tasks come and go, before handing it a task', async () => {
+    const resizes: number[] = [];
+    let release!: () => void;
+    const { agent } = harness(
+      {},
+      {
+        updateContainer: async (_containerId, resources) => {
+          resizes.push(
+            Math.round(
+              resources.filter((r) => r.name === 'cpus').reduce((sum, r) => sum + (r.scalar?.value ?? 0), 0) *
+                10,
+            ) / 10,
+          );
+          if (resizes.length === 1) await new Promise<void>((r) => (release = r));
+        },
+      },
+    );
+    const task = (id: string, cpus: number) =>
+      create(TaskInfoSchema, {
+        name: id,
+        taskId: { value: id },
+        agentId: { value: 'S1' },
+        resources: [{ name: 'cpus', type: 0, scalar: { value: cpus } }],
+        executor: {
+          executorId: { value: 'custom' },
+          command: { value: './executor' },
+          resources: [{ name: 'cpus', type: 0, scalar: { value: 0.1 } }],
+        },
+      });
+    agent.runTask(framework, task('t1', 1));
+    await flush();
+    const found = agent.lookupExecutor('fw', 'custom');
+    assert.ok(found.kind === 'found');
+    const stream = new MemoryStream();
+    agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      stream,
+      'application/json',
+    );
+    assert.deepEqual(resizes, [], 'the launch sized the container');
+    agent.runTask(framework, task('t2', 0.5));
+    assert.deepEqual(resizes, [1.6]);
+    await flush();
+    assert.equal(stream.types().filter((t) => t === 'LAUNCH').length, 1, 't2 waits for the resize');
+    release();
+    await flush();
+    assert.equal(stream.types().filter((t) => t === 'LAUNCH').length, 2);
+    agent.executorUpdate(
+      found.framework,
+      found.executor,
+      create(TaskStatusSchema, {
+        taskId: { value: 't1' },
+        state: TaskState.TASK_FINISHED,
+        source: TaskStatus_Source.EXECUTOR,
+        uuid: new Uint8Array(16).fill(1),
+      }),
+    );
+    assert.deepEqual(resizes, [1.6, 0.6], 'an ended task leaves the container');
   });
 
   it('never shuts an idle executor down when the timeout is 0', async () => {

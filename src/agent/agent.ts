@@ -1296,7 +1296,8 @@ export class Agent {
       if (isTerminalState(status.state)) {
         entry.phase = 'terminated';
         // Its resources leave the container (cpu now; memory is never lowered under a live task).
-        if (executor) void this.resizeContainer(executor);
+        // A command executor's container ends with its one task: nothing to resize.
+        if (executor && !executor.commandExecutor) void this.resizeContainer(executor);
       }
     }
     const result = this.updates.receive({ frameworkId: framework.id, executorId: executor?.id, status });

@@ -774,7 +774,13 @@ export class Containerizer {
   async update(containerId: string, resources: readonly Resource[]): Promise<void> {
     if (!this.live.has(containerId)) return;
     const { resources: sized } = resourcesOf(resources, this.options.workDir);
-    for (const isolator of this.isolators) await isolator.update?.(containerId, sized);
+    try {
+      for (const isolator of this.isolators) await isolator.update?.(containerId, sized);
+    } catch (err) {
+      // Ended meanwhile (the runtime removed its cgroups): nothing left to resize.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
   }
 
   /** Usage of a live container (isolators merged), or undefined. */

@@ -11,6 +11,7 @@
  * Pulls of the same reference share one promise; so do unpacks of the same layer (by diff_id).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, StrataError } from '../../common/errors.js';
@@ -214,7 +215,29 @@ export class ImageStore {
     return join(this.dir, 'images', `${createHash('sha256').update(reference).digest('hex')}.json`);
   }
 
+  /**
+   * Images verified once (record, config digest, layers present), by reference: a launch of a
+   * cached image then costs a few stats on the main thread rather than reads and a hash in the
+   * thread pool. An entry whose record or layers went (GC, PRUNE_IMAGES) is dropped.
+   */
+  private readonly verified = new Map<string, PulledImage>();
+
   private async cachedImage(key: string): Promise<PulledImage | undefined> {
+    const known = this.verified.get(key);
+    if (known) {
+      if (
+        existsSync(this.imageRecordPath(key)) &&
+        known.diffIds.every((d) => existsSync(join(this.dir, 'layers', hex(d), 'layer.json')))
+      )
+        return known;
+      this.verified.delete(key);
+    }
+    const found = await this.readCachedImage(key);
+    if (found) this.verified.set(key, found);
+    return found;
+  }
+
+  private async readCachedImage(key: string): Promise<PulledImage | undefined> {
     let record: StoredImage;
     try {
       record = JSON.parse(await readFile(this.imageRecordPath(key), 'utf8')) as StoredImage;

@@ -382,6 +382,50 @@ describe('Agent (fake I/O)', () => {
     assert.deepEqual(resizes, [1.6, 0.6], 'an ended task leaves the container');
   });
 
+  it('the in-process executor link (hosted executors): SUBSCRIBED, LAUNCH, acknowledged updates', async () => {
+    const { agent, sent } = harness();
+    agent.runTask(framework, commandTask('t1'));
+    await flush();
+    const events: string[] = [];
+    const lost: string[] = [];
+    const handlers = {
+      subscribed: () => events.push('SUBSCRIBED'),
+      launch: (task: { taskId?: { value: string } }) => events.push(`LAUNCH ${task.taskId?.value}`),
+      acknowledged: (taskId: { value: string }) => events.push(`ACKNOWLEDGED ${taskId.value}`),
+      connectionLost: (why: string) => lost.push(why),
+    };
+    const link = agent.localExecutorLink('fw', 't1')(handlers);
+    link.start();
+    // As over the network: nothing happens within the caller's turn.
+    assert.equal(link.state, 'connecting');
+    assert.deepEqual(events, []);
+    await flush();
+    assert.deepEqual(events, ['SUBSCRIBED', 'LAUNCH t1']);
+    assert.equal(link.state, 'subscribed');
+    link.sendUpdate(
+      create(TaskStatusSchema, {
+        taskId: { value: 't1' },
+        state: TaskState.TASK_RUNNING,
+        source: TaskStatus_Source.EXECUTOR,
+        uuid: new Uint8Array(16).fill(7),
+      }),
+    );
+    assert.equal(link.unacknowledgedUpdates.length, 1);
+    await flush();
+    assert.equal(events.at(-1), 'ACKNOWLEDGED t1');
+    assert.equal(link.unacknowledgedUpdates.length, 0);
+    assert.equal(updates(sent).at(-1)?.state, TaskState.TASK_RUNNING);
+    // The executor closing its link is no loss; an executor the agent does not know is one.
+    link.close();
+    await flush();
+    assert.deepEqual(lost, []);
+    const stranger = agent.localExecutorLink('fw', 'nobody-here')(handlers);
+    stranger.start();
+    await flush();
+    assert.equal(stranger.state, 'closed');
+    assert.deepEqual(lost, ['the agent does not know this executor']);
+  });
+
   it('never shuts an idle executor down when the timeout is 0', async () => {
     const { agent, clock } = harness({ executorIdleTimeoutMs: 0 });
     agent.runTask(

@@ -13,10 +13,10 @@ import { create } from '@bufbuild/protobuf';
 import type { Logger } from '../common/log.js';
 import type { ExecutorLink } from '../executors/command-executor.js';
 import type { ExecutorConnectionState, ExecutorEventHandlers } from '../executors/executor-client.js';
-import { uuidKey } from '../executors/executor-client.js';
+import { dispatchExecutorEvent, uuidKey } from '../executors/executor-client.js';
 import type { RecordStream, StreamCloseReason } from '../http/responses.js';
 import { codec } from '../wire/codec.js';
-import { Call_SubscribeSchema, Event_Type, EventSchema } from '../wire/gen/mesos/v1/executor/executor_pb.js';
+import { Call_SubscribeSchema, EventSchema } from '../wire/gen/mesos/v1/executor/executor_pb.js';
 import type { TaskStatus } from '../wire/gen/mesos/v1/mesos_pb.js';
 import type { Agent } from './agent.js';
 
@@ -141,45 +141,20 @@ export class LocalExecutorLink implements ExecutorLink {
   }
 
   private onEvent(record: Uint8Array): void {
-    let event: ReturnType<typeof codec.decode<typeof EventSchema>>;
     try {
-      event = codec.decode(EventSchema, record, MEDIA_TYPE);
+      dispatchExecutorEvent(
+        codec.decode(EventSchema, record, MEDIA_TYPE),
+        this.handlers,
+        {
+          subscribed: () => {
+            this.connectionState = 'subscribed';
+          },
+          acknowledged: (_taskId, uuid) => this.pending.delete(uuidKey(uuid)),
+        },
+        this.log,
+      );
     } catch (err) {
-      this.log.error({ err }, 'executor: an event from the agent does not decode');
-      return;
-    }
-    switch (event.type) {
-      case Event_Type.SUBSCRIBED:
-        this.connectionState = 'subscribed';
-        if (event.subscribed) this.handlers.subscribed?.(event.subscribed);
-        return;
-      case Event_Type.LAUNCH:
-        if (event.launch?.task) this.handlers.launch?.(event.launch.task);
-        return;
-      case Event_Type.LAUNCH_GROUP:
-        if (event.launchGroup?.taskGroup) this.handlers.launchGroup?.(event.launchGroup.taskGroup);
-        return;
-      case Event_Type.KILL:
-        if (event.kill?.taskId) this.handlers.kill?.(event.kill.taskId, event.kill.killPolicy);
-        return;
-      case Event_Type.ACKNOWLEDGED: {
-        const ack = event.acknowledged;
-        if (!ack?.taskId) return;
-        this.pending.delete(uuidKey(ack.uuid));
-        this.handlers.acknowledged?.(ack.taskId, ack.uuid);
-        return;
-      }
-      case Event_Type.MESSAGE:
-        this.handlers.message?.(event.message?.data ?? new Uint8Array(0));
-        return;
-      case Event_Type.SHUTDOWN:
-        this.handlers.shutdown?.();
-        return;
-      case Event_Type.ERROR:
-        this.handlers.error?.(event.error?.message ?? '');
-        return;
-      default:
-        return;
+      this.log.error({ err }, 'executor: an event from the agent is malformed; ignored');
     }
   }
 }

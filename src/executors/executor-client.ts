@@ -116,6 +116,75 @@ export function subscribeBackoffMs(attempt: number, maxMs: number, random: () =>
   return Math.floor(ceiling * random());
 }
 
+/** What a link keeps track of itself, done before the executor's handler sees the event. */
+export interface EventBookkeeping {
+  subscribed?(): void;
+  launched?(tasks: readonly TaskInfo[]): void;
+  acknowledged?(taskId: TaskID, uuid: Uint8Array): void;
+}
+
+/**
+ * Hands one event from the agent to the executor's handlers, after the link's bookkeeping (shared
+ * by the HTTP client and the in-process link of hosted executors). A malformed event throws.
+ */
+export function dispatchExecutorEvent(
+  event: Event,
+  handlers: Partial<ExecutorEventHandlers>,
+  bookkeeping: EventBookkeeping,
+  logger: Logger,
+): void {
+  switch (event.type) {
+    case Event_Type.SUBSCRIBED: {
+      if (event.subscribed === undefined)
+        throw new StrataError('INTERNAL', { detail: 'SUBSCRIBED without payload' });
+      bookkeeping.subscribed?.();
+      handlers.subscribed?.(event.subscribed);
+      return;
+    }
+    case Event_Type.LAUNCH: {
+      const task = event.launch?.task;
+      if (task === undefined) throw new StrataError('INTERNAL', { detail: 'LAUNCH without a task' });
+      bookkeeping.launched?.([task]);
+      handlers.launch?.(task);
+      return;
+    }
+    case Event_Type.LAUNCH_GROUP: {
+      const group = event.launchGroup?.taskGroup;
+      if (group === undefined) throw new StrataError('INTERNAL', { detail: 'LAUNCH_GROUP without a group' });
+      bookkeeping.launched?.(group.tasks);
+      handlers.launchGroup?.(group);
+      return;
+    }
+    case Event_Type.KILL: {
+      const taskId = event.kill?.taskId;
+      if (taskId === undefined) throw new StrataError('INTERNAL', { detail: 'KILL without a task id' });
+      handlers.kill?.(taskId, event.kill?.killPolicy);
+      return;
+    }
+    case Event_Type.ACKNOWLEDGED: {
+      const acknowledged = event.acknowledged;
+      if (acknowledged?.taskId === undefined)
+        throw new StrataError('INTERNAL', { detail: 'ACKNOWLEDGED without a task id' });
+      bookkeeping.acknowledged?.(acknowledged.taskId, acknowledged.uuid);
+      handlers.acknowledged?.(acknowledged.taskId, acknowledged.uuid);
+      return;
+    }
+    case Event_Type.MESSAGE:
+      handlers.message?.(event.message?.data ?? new Uint8Array(0));
+      return;
+    case Event_Type.SHUTDOWN:
+      handlers.shutdown?.();
+      return;
+    case Event_Type.ERROR:
+      handlers.error?.(event.error?.message ?? '');
+      return;
+    case Event_Type.HEARTBEAT:
+      return;
+    default:
+      logger.warn({ type: event.type }, 'executor: ignoring an event of unknown type');
+  }
+}
+
 export function uuidKey(uuid: Uint8Array): string {
   return Buffer.from(uuid.buffer, uuid.byteOffset, uuid.byteLength).toString('hex');
 }
@@ -291,59 +360,21 @@ export class ExecutorClient {
   }
 
   private dispatch(event: Event, connection: number): void {
-    switch (event.type) {
-      case Event_Type.SUBSCRIBED: {
-        if (event.subscribed === undefined)
-          throw new StrataError('INTERNAL', { detail: 'SUBSCRIBED without payload' });
-        this.onSubscribed(connection);
-        this.handlers.subscribed?.(event.subscribed);
-        return;
-      }
-      case Event_Type.LAUNCH: {
-        const task = event.launch?.task;
-        if (task === undefined) throw new StrataError('INTERNAL', { detail: 'LAUNCH without a task' });
-        this.pendingTasks.set(task.taskId?.value ?? '', task);
-        this.handlers.launch?.(task);
-        return;
-      }
-      case Event_Type.LAUNCH_GROUP: {
-        const group = event.launchGroup?.taskGroup;
-        if (group === undefined)
-          throw new StrataError('INTERNAL', { detail: 'LAUNCH_GROUP without a group' });
-        for (const task of group.tasks) this.pendingTasks.set(task.taskId?.value ?? '', task);
-        this.handlers.launchGroup?.(group);
-        return;
-      }
-      case Event_Type.KILL: {
-        const taskId = event.kill?.taskId;
-        if (taskId === undefined) throw new StrataError('INTERNAL', { detail: 'KILL without a task id' });
-        this.handlers.kill?.(taskId, event.kill?.killPolicy);
-        return;
-      }
-      case Event_Type.ACKNOWLEDGED: {
-        const acknowledged = event.acknowledged;
-        if (acknowledged?.taskId === undefined) {
-          throw new StrataError('INTERNAL', { detail: 'ACKNOWLEDGED without a task id' });
-        }
-        this.pendingUpdates.delete(uuidKey(acknowledged.uuid));
-        this.pendingTasks.delete(acknowledged.taskId.value);
-        this.handlers.acknowledged?.(acknowledged.taskId, acknowledged.uuid);
-        return;
-      }
-      case Event_Type.MESSAGE:
-        this.handlers.message?.(event.message?.data ?? new Uint8Array(0));
-        return;
-      case Event_Type.SHUTDOWN:
-        this.handlers.shutdown?.();
-        return;
-      case Event_Type.ERROR:
-        this.handlers.error?.(event.error?.message ?? '');
-        return;
-      case Event_Type.HEARTBEAT:
-        return;
-      default:
-        this.logger.warn({ type: event.type }, 'executor: ignoring an event of unknown type');
-    }
+    dispatchExecutorEvent(
+      event,
+      this.handlers,
+      {
+        subscribed: () => this.onSubscribed(connection),
+        launched: (tasks) => {
+          for (const task of tasks) this.pendingTasks.set(task.taskId?.value ?? '', task);
+        },
+        acknowledged: (taskId, uuid) => {
+          this.pendingUpdates.delete(uuidKey(uuid));
+          this.pendingTasks.delete(taskId.value);
+        },
+      },
+      this.logger,
+    );
   }
 
   private onSubscribed(connection: number): void {

@@ -42,6 +42,18 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `strata-${prefix}-`));
 }
 
+/**
+ * Every master and agent a test file started: when the file's process exits (a failed or
+ * timed-out test that never reached its stop()), they are killed with it rather than left
+ * running (an agent with no master retries for ever).
+ */
+const started = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of started) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
 export class StrataProcess {
   readonly child: ChildProcess;
   output = '';
@@ -62,6 +74,8 @@ export class StrataProcess {
       this.output += chunk.toString('utf8');
       if (this.output.length > 2_000_000) this.output = this.output.slice(-1_000_000);
     };
+    started.add(this.child);
+    this.child.once('exit', () => started.delete(this.child));
     this.child.stdout?.on('data', collect);
     this.child.stderr?.on('data', collect);
     this.exited = new Promise((resolve) =>

@@ -4,9 +4,10 @@
  * user fails the launch. Both on a plain agent and on a containerizing one (hosted executor).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
 import {
   FrameworkInfo_Capability_Type,
   TaskState,
@@ -22,6 +23,7 @@ const hasRuntime = ['/usr/bin/crun', '/usr/sbin/runc', '/usr/bin/runc'].some((p)
 const skip = !isRoot ? 'needs root (run as root, as CI does): only root may switch users' : false;
 if (skip) console.log(`# switch-user system tests skipped: ${skip}`);
 const NOBODY_UID = 65534;
+const CGROUPS_ROOT = `strata-user-test-${process.pid}`;
 
 describe('--switch_user', { skip, timeout: 120_000 }, () => {
   let master: Awaited<ReturnType<typeof startMasterProcess>>;
@@ -33,6 +35,18 @@ describe('--switch_user', { skip, timeout: 120_000 }, () => {
   after(async () => {
     for (const agent of agents) await agent.stop();
     await master?.process.stop();
+    // The runtime leaves the (empty) --cgroups_root directories behind.
+    const layout = detectCgroupLayout();
+    for (const mount of new Set([
+      ...layout.controllers.values(),
+      '/sys/fs/cgroup/systemd',
+      '/sys/fs/cgroup/unified',
+    ]))
+      try {
+        rmdirSync(join(mount, CGROUPS_ROOT));
+      } catch {
+        // not there
+      }
   });
 
   async function withAgent(flags: string[]): Promise<{ workDir: string; stop: () => Promise<void> }> {
@@ -175,7 +189,7 @@ describe('--switch_user', { skip, timeout: 120_000 }, () => {
     await check(
       [
         '--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,filesystem/posix',
-        `--cgroups_root=strata-user-test-${process.pid}`,
+        `--cgroups_root=${CGROUPS_ROOT}`,
       ],
       'containers',
     );

@@ -285,7 +285,9 @@ export class Containerizer {
         spec.progress ? { onProgress: progressReporter(spec.progress) } : {},
       );
       config.rootfs = provisioned.rootfs;
-      const useImageConfig = this.options.plan.isolators.includes('docker/runtime');
+      const useImageConfig = this.options.plan.isolators.some(
+        (n) => n === 'docker/runtime' || n === 'appc/runtime',
+      );
       if (useImageConfig && provisioned.config) {
         config.image = {
           env: imageEnv(provisioned.config),

@@ -1,7 +1,7 @@
 /**
  * `--isolation`, `--launcher`, `--containerizers`: parsing, Mesos' aliases, the combinations that
  * are refused at start, and the fixed isolator order (mesos-internals.md 1.9): filesystem →
- * runtime (posix/cpu, posix/mem, posix/rlimits, cgroups/*, docker/runtime, linux/capabilities,
+ * runtime (posix/cpu, posix/mem, posix/rlimits, cgroups/*, docker/runtime, appc/runtime, linux/capabilities,
  * namespaces/ipc, namespaces/pid, namespaces/uts) → volumes → disk. Pure.
  */
 
@@ -16,6 +16,7 @@ export const KNOWN_ISOLATORS = [
   'cgroups/pids',
   'cgroups/devices',
   'docker/runtime',
+  'appc/runtime',
   'linux/capabilities',
   'namespaces/ipc',
   'namespaces/pid',
@@ -42,7 +43,8 @@ const NEEDS_LINUX_LAUNCHER = (name: IsolatorName) =>
   name === 'filesystem/linux' ||
   name === 'linux/capabilities' ||
   name === 'posix/rlimits' ||
-  name === 'docker/runtime';
+  name === 'docker/runtime' ||
+  name === 'appc/runtime';
 
 export interface IsolationPlan {
   /** In prepare order. */
@@ -103,11 +105,12 @@ export function planIsolation(input: {
       '--isolation=filesystem/linux needs the agent to run as root (mounts, pivot_root)',
     );
   }
-  if (names.includes('docker/runtime') && !names.includes('filesystem/linux')) {
-    throw new IsolationFlagError(
-      '--isolation=docker/runtime needs filesystem/linux (images run in their own root filesystem)',
-    );
-  }
+  for (const runtime of ['docker/runtime', 'appc/runtime'] as const)
+    if (names.includes(runtime) && !names.includes('filesystem/linux')) {
+      throw new IsolationFlagError(
+        `--isolation=${runtime} needs filesystem/linux (images run in their own root filesystem)`,
+      );
+    }
   const wantsLinux = names.filter(NEEDS_LINUX_LAUNCHER);
   const launcher =
     input.launcher === undefined || input.launcher === ''

@@ -125,7 +125,9 @@ export class LocalExecutorLink implements ExecutorLink {
   sendUpdate(status: TaskStatus): void {
     if (this.connectionState === 'closed') return;
     this.pending.set(uuidKey(status.uuid), status);
-    queueMicrotask(() => {
+    // After the executor's current turn, as a POST would be: a TASK_STARTING does not go out
+    // (and set the master and scheduler working) ahead of the container start that follows it.
+    setImmediate(() => {
       const found = this.agent.lookupExecutor(this.frameworkId, this.executorId);
       if (found.kind !== 'found') {
         this.log.warn({ taskId: status.taskId?.value }, 'executor: update for an executor the agent forgot');

@@ -9,7 +9,7 @@ import type { Logger } from '../common/log.js';
 import { type ContainerInfo, ContainerInfoSchema } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { Containerizer } from './containerizer.js';
 import { IsolationFlagError, planIsolation } from './isolators/catalogue.js';
-import { Provisioner } from './provisioner/provisioner.js';
+import { type ImageProvider, Provisioner } from './provisioner/provisioner.js';
 import type { RootfsProvider } from './rootfs.js';
 
 export { Containerizer };
@@ -24,8 +24,10 @@ export interface ContainerizerFlags {
   cgroups_enable_cfs: boolean;
   /** Strata: host command executors in the agent (hosted-executor.ts); default true. */
   hosted_command_executor?: boolean | undefined;
-  /** `--image_providers`: `docker` (appc is not supported); empty: no images. */
+  /** `--image_providers`: `docker`, `appc` or both (comma-separated); empty: no images. */
   image_providers?: string | undefined;
+  appc_store_dir?: string | undefined;
+  appc_simple_discovery_uri_prefix?: string | undefined;
   docker_registry?: string | undefined;
   docker_store_dir?: string | undefined;
   docker_config?: string | undefined;
@@ -33,23 +35,31 @@ export interface ContainerizerFlags {
   image_gc_config?: string | undefined;
 }
 
-/** `--image_providers` → the providers named (only `docker` exists here). */
-export function imageProviders(text: string | undefined): string[] {
+/** `--image_providers` → the providers named (`docker`, `appc`). */
+export function imageProviders(text: string | undefined): ImageProvider[] {
   const providers = (text ?? '')
     .split(',')
     .map((p) => p.trim().toLowerCase())
     .filter((p) => p !== '');
   for (const p of providers) {
-    if (p !== 'docker')
+    if (p !== 'docker' && p !== 'appc')
       throw new StrataError('AGENT_BAD_ISOLATION', {
-        detail: `--image_providers=${text}: '${p}' is not supported (only docker)`,
+        detail: `--image_providers=${text}: '${p}' is not supported (docker, appc)`,
       });
   }
-  return [...new Set(providers)];
+  return [...new Set(providers)] as ImageProvider[];
 }
 
-/** The docker image provisioner as the containerizer's RootfsProvider, with its image GC started. */
-async function dockerProvisioner(flags: ContainerizerFlags, workDir: string, log: Logger) {
+/**
+ * The image provisioner (docker and/or appc, as `--image_providers` says) as the containerizer's
+ * RootfsProvider, with its image GC started.
+ */
+async function dockerProvisioner(
+  flags: ContainerizerFlags,
+  workDir: string,
+  log: Logger,
+  providers: readonly ImageProvider[],
+) {
   const backend = flags.image_provisioner_backend === 'copy' ? 'copy' : 'overlay';
   try {
     const provisioner = await Provisioner.create({
@@ -58,6 +68,11 @@ async function dockerProvisioner(flags: ContainerizerFlags, workDir: string, log
       ...(flags.docker_registry ? { dockerRegistry: flags.docker_registry } : {}),
       ...(flags.docker_config ? { dockerConfig: flags.docker_config } : {}),
       ...(flags.image_gc_config ? { imageGcConfig: flags.image_gc_config } : {}),
+      ...(flags.appc_store_dir ? { appcStoreDir: flags.appc_store_dir } : {}),
+      ...(flags.appc_simple_discovery_uri_prefix
+        ? { appcSimpleDiscoveryUriPrefix: flags.appc_simple_discovery_uri_prefix }
+        : {}),
+      providers,
       backend,
     });
     provisioner.startGc((result) => {
@@ -73,14 +88,22 @@ async function dockerProvisioner(flags: ContainerizerFlags, workDir: string, log
         );
     });
     log.info(
-      { registry: flags.docker_registry, store: flags.docker_store_dir, backend },
-      'docker image provisioner ready',
+      {
+        providers,
+        registry: flags.docker_registry,
+        store: flags.docker_store_dir,
+        ...(providers.includes('appc')
+          ? { appcStore: flags.appc_store_dir, appcPrefix: flags.appc_simple_discovery_uri_prefix }
+          : {}),
+        backend,
+      },
+      'image provisioner ready',
     );
     return provisioner;
   } catch (err) {
     if (err instanceof StrataError) throw err;
     throw new StrataError('AGENT_BAD_ISOLATION', {
-      detail: `the docker image provisioner cannot start: ${(err as Error).message}`,
+      detail: `the image provisioner cannot start: ${(err as Error).message}`,
     });
   }
 }
@@ -115,8 +138,8 @@ export async function createContainerizer(
     });
   if (plan.isolators.length === 0 && !flags.default_container_info) return undefined;
   let rootfsProvider = context.rootfsProvider;
-  if (!rootfsProvider && providers.includes('docker'))
-    rootfsProvider = await dockerProvisioner(flags, context.workDir, context.log);
+  if (!rootfsProvider && providers.length > 0)
+    rootfsProvider = await dockerProvisioner(flags, context.workDir, context.log, providers);
   let defaultContainerInfo: ContainerInfo | undefined;
   if (flags.default_container_info) {
     try {

@@ -16,6 +16,14 @@ export const provisionerFlags = {
   docker_config: stringOption({
     help: 'docker config.json with registry credentials: a path or inline JSON',
   }),
+  appc_store_dir: stringOption({
+    help: 'where fetched appc images (ACIs) are stored',
+    default: '/tmp/mesos/store/appc',
+  }),
+  appc_simple_discovery_uri_prefix: stringOption({
+    help: 'where appc simple discovery fetches {name}-{version}-{os}-{arch}.aci from: a URL prefix (http://, https://), an absolute directory or a file:// prefix',
+    default: 'http://',
+  }),
   image_provisioner_backend: enumOption({
     help: 'how container root filesystems are built from image layers',
     choices: ['overlay', 'copy'],

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { fail } from '../../common/errors.js';
+import { type AppcImageSpec, AppcStore } from './appc.js';
 import { loadDockerConfig } from './auth.js';
 import { type Backend, type BackendName, backendByName, listDir } from './backends.js';
 import { gcDue, type ImageGcConfig, parseImageGcConfig } from './gc.js';
@@ -27,16 +28,20 @@ import { ImageStore, type ProgressListener } from './store.js';
 export type ContainerRef = string | readonly string[];
 
 /**
- * A docker image name, Mesos' Image in its JSON shape (`type: "DOCKER"`), or the generated protobuf
- * message (`type: Image_Type.DOCKER`, i.e. 2).
+ * A docker image name, Mesos' Image in its JSON shape (`type: "DOCKER"` / `"APPC"`), or the
+ * generated protobuf message (`type: Image_Type.DOCKER`, i.e. 2, or `Image_Type.APPC`, i.e. 1).
  */
 export type ImageSpec =
   | string
   | {
       readonly type?: string | number;
       readonly docker?: { readonly name: string };
+      readonly appc?: AppcImageSpec;
       readonly cached?: boolean;
     };
+
+/** The image providers (`--image_providers`). */
+export type ImageProvider = 'docker' | 'appc';
 
 export interface ProvisionerOptions {
   /** The agent's `--work_dir`; state goes to `<work_dir>/provisioner`. */
@@ -58,6 +63,12 @@ export interface ProvisionerOptions {
   readonly registryAttempts?: number;
   readonly registryBackoffMs?: number;
   readonly fetch?: typeof fetch;
+  /** `--image_providers`: which image types are provisioned (default docker only). */
+  readonly providers?: readonly ImageProvider[];
+  /** `--appc_store_dir` (default /tmp/mesos/store/appc). */
+  readonly appcStoreDir?: string;
+  /** `--appc_simple_discovery_uri_prefix` (default http://). */
+  readonly appcSimpleDiscoveryUriPrefix?: string;
 }
 
 export interface ProvisionOptions {
@@ -107,12 +118,23 @@ function chain(id: ContainerRef): readonly string[] {
   return parts;
 }
 
+function isAppc(image: ImageSpec): image is Exclude<ImageSpec, string> {
+  return typeof image !== 'string' && (image.type === 'APPC' || image.type === 1);
+}
+
+/** The appc part of an APPC image (its name is required). */
+function appcImage(image: Exclude<ImageSpec, string>): { appc: AppcImageSpec; cached: boolean } {
+  if (!image.appc?.name)
+    fail('IMAGE_REFERENCE_INVALID', { reference: JSON.stringify(image), detail: 'no appc.name' });
+  return { appc: image.appc, cached: image.cached ?? true };
+}
+
 function imageName(image: ImageSpec): { name: string; cached: boolean } {
   if (typeof image === 'string') return { name: image, cached: true };
   if (image.type !== undefined && image.type !== 'DOCKER' && image.type !== 2)
     fail('IMAGE_REFERENCE_INVALID', {
       reference: JSON.stringify(image),
-      detail: `image type ${image.type} is not supported (docker only)`,
+      detail: `image type ${image.type} is not supported (docker and appc only)`,
     });
   if (!image.docker?.name)
     fail('IMAGE_REFERENCE_INVALID', { reference: JSON.stringify(image), detail: 'no docker.name' });
@@ -124,6 +146,8 @@ export class Provisioner {
   readonly backend: Backend;
   readonly root: string;
   readonly gcConfig: ImageGcConfig | undefined;
+  readonly appcStore: AppcStore;
+  readonly providers: readonly ImageProvider[];
   private provisioning = 0;
   private gcTimer: NodeJS.Timeout | undefined;
 
@@ -132,6 +156,12 @@ export class Provisioner {
     this.backend = backendByName(options.backend ?? 'overlay');
     this.root = join(options.workDir, 'provisioner');
     this.gcConfig = parseImageGcConfig(options.imageGcConfig);
+    this.providers = options.providers ?? ['docker'];
+    this.appcStore = new AppcStore({
+      storeDir: options.appcStoreDir ?? '/tmp/mesos/store/appc',
+      uriPrefix: options.appcSimpleDiscoveryUriPrefix ?? 'http://',
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
   }
 
   static async create(options: ProvisionerOptions): Promise<Provisioner> {
@@ -163,6 +193,7 @@ export class Provisioner {
     });
     await store.init();
     const p = new Provisioner(options, store);
+    if (p.providers.includes('appc')) await p.appcStore.init();
     await mkdir(join(p.root, 'containers'), { recursive: true, mode: 0o700 });
     return p;
   }
@@ -177,6 +208,8 @@ export class Provisioner {
     image: ImageSpec,
     opts: ProvisionOptions = {},
   ): Promise<ProvisionInfo> {
+    if (isAppc(image)) return this.provisionAppc(containerId, image, opts);
+    this.allow('docker', image);
     const { name, cached } = imageName(image);
     const dir = this.containerDir(containerId);
     const container = chain(containerId).join('.');
@@ -228,6 +261,74 @@ export class Provisioner {
           configDigest: pulled.configDigest,
         },
         layers: pulled.layerPaths,
+        ephemeralVolumes:
+          this.backend.name === 'overlay' ? [join(scratch, 'upper'), join(scratch, 'work')] : [],
+      };
+    } finally {
+      this.provisioning--;
+    }
+  }
+
+  private allow(provider: ImageProvider, image: ImageSpec): void {
+    if (!this.providers.includes(provider))
+      fail('IMAGE_REFERENCE_INVALID', {
+        reference: typeof image === 'string' ? image : JSON.stringify(image),
+        detail: `${provider} images are not enabled on this agent (--image_providers=${this.providers.join(',')})`,
+      });
+  }
+
+  /** An Appc image: from the appc store, its rootfs the one layer, recorded like docker rootfses. */
+  private async provisionAppc(
+    containerId: ContainerRef,
+    image: Exclude<ImageSpec, string>,
+    opts: ProvisionOptions,
+  ): Promise<ProvisionInfo> {
+    this.allow('appc', image);
+    const { appc, cached } = appcImage(image);
+    const dir = this.containerDir(containerId);
+    const container = chain(containerId).join('.');
+    this.provisioning++;
+    try {
+      const stored = await this.appcStore.get(appc, {
+        cached,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const id = randomUUID();
+      const backendDir = join(dir, 'backends', this.backend.name);
+      const rootfs = join(backendDir, 'rootfses', id);
+      const scratch = join(backendDir, 'scratch', id);
+      await mkdir(rootfs, { recursive: true, mode: 0o755 });
+      const reference = `appc:${stored.name}`;
+      const record: RootfsRecord = {
+        id,
+        backend: this.backend.name,
+        reference,
+        configDigest: stored.id,
+        diffIds: [],
+      };
+      await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
+      try {
+        await this.backend.provision(
+          [{ path: stored.rootfs, meta: stored.layerMeta }],
+          rootfs,
+          scratch,
+          container,
+        );
+      } catch (e) {
+        await this.backend.destroy(rootfs, scratch, container).catch(() => {});
+        await this.writeRecords(
+          dir,
+          (await this.readRecords(dir)).filter((r) => r.id !== id),
+        );
+        throw e;
+      }
+      return {
+        rootfs,
+        rootfsId: id,
+        backend: this.backend.name,
+        config: stored.config,
+        image: { reference, manifestDigest: undefined, configDigest: stored.id },
+        layers: [stored.rootfs],
         ephemeralVolumes:
           this.backend.name === 'overlay' ? [join(scratch, 'upper'), join(scratch, 'work')] : [],
       };
@@ -316,7 +417,7 @@ export class Provisioner {
       fail('PROVISIONER_GC_BUSY', { detail: 'an image pull or provision is in progress' });
     const { references, diffIds } = await this.inUse();
     for (const img of [...excludedImages, ...(this.gcConfig?.excludedImages ?? [])])
-      references.add(formatReference(this.store.canonical(imageName(img).name)));
+      if (!isAppc(img)) references.add(formatReference(this.store.canonical(imageName(img).name)));
     const removedImages: string[] = [];
     for (const img of await this.store.images()) {
       if (references.has(img.reference)) {

@@ -8,11 +8,13 @@ import { withImageCommand } from '../../../src/executors/command-executor.js';
 import { TaskInfoSchema } from '../../../src/wire/gen/mesos/v1/mesos_pb.js';
 
 describe('--image_providers', () => {
-  it('accepts docker (any case, duplicates), empty; refuses appc and others', () => {
+  it('accepts docker and appc (any case, duplicates), empty; refuses others', () => {
     assert.deepEqual(imageProviders(''), []);
     assert.deepEqual(imageProviders(undefined), []);
     assert.deepEqual(imageProviders('docker, DOCKER'), ['docker']);
-    assert.throws(() => imageProviders('docker,appc'), /'appc' is not supported \(only docker\)/);
+    assert.deepEqual(imageProviders('appc'), ['appc']);
+    assert.deepEqual(imageProviders('appc,docker,APPC'), ['appc', 'docker']);
+    assert.throws(() => imageProviders('docker,oci'), /'oci' is not supported \(docker, appc\)/);
   });
 });
 

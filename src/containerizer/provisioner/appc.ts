@@ -254,6 +254,7 @@ export class AppcStore {
   /** Creates the layout, clears staging, loads the index (once; get() calls it too). */
   init(): Promise<void> {
     this.ready ??= (async () => {
+      discoveryUri(this.options.uriPrefix, { name: 'check' }); // a bad prefix fails the start
       for (const d of ['images', 'staging']) await mkdir(join(this.dir, d), { recursive: true, mode: 0o700 });
       for (const e of await readdir(join(this.dir, 'staging')))
         await rm(join(this.dir, 'staging', e), { recursive: true, force: true });
@@ -293,10 +294,8 @@ export class AppcStore {
     if (opts.cached !== false) {
       const id = wantId ?? this.index.get(key);
       if (id) {
-        const found = await this.load(id, appc.name).catch((e) => {
-          if (e instanceof StrataError) throw e;
-          return undefined;
-        });
+        // Not there, or broken: fetched again (a broken directory is replaced below).
+        const found = await this.load(id, appc.name).catch(() => undefined);
         if (found) return found;
       }
     }
@@ -311,7 +310,7 @@ export class AppcStore {
     return flight;
   }
 
-  /** An image already in the store; rejects (not a StrataError) when it is not there. */
+  /** An image already in the store; rejects when it is not there (or broken). */
   async load(id: string, image = id): Promise<AppcImage> {
     const dir = this.imageDir(id);
     const manifest = parseAppcManifest(await readFile(join(dir, 'manifest')), image);
@@ -411,8 +410,12 @@ export class AppcStore {
         await rename(top, this.imageDir(id));
       } catch (e) {
         const code = (e as { code?: string }).code;
-        // Stored meanwhile by another fetch of the same bytes.
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+        // Stored meanwhile by another fetch of the same bytes, or a broken leftover: replaced.
+        if (!(await this.load(id, image).catch(() => undefined))) {
+          await rename(this.imageDir(id), join(staging, 'broken'));
+          await rename(top, this.imageDir(id));
+        }
       }
       await this.remember(key, id);
       return await this.load(id, image);

@@ -18,6 +18,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -262,6 +264,21 @@ describe('appc store (local directory prefix)', () => {
     assert.ok(!existsSync(join(dir, 'outside')));
   });
 
+  it('refuses a file that is no tar archive, and replaces a broken stored image', async () => {
+    const repo = fresh('repo');
+    writeFileSync(join(repo, 'junk-1.0-linux-amd64.aci'), 'this is not a tar archive at all'.repeat(40));
+    const file = buildAci(repo, 'fine');
+    const { store: s, dir } = store(repo);
+    await assert.rejects(s.get({ name: 'junk', labels: labels('1.0') }), /'junk' is corrupt/);
+    assert.deepEqual(images(dir), []);
+    const img = await s.get({ name: 'fine', labels: labels('1.0') });
+    rmSync(join(img.dir, 'manifest'));
+    const again = await s.get({ name: 'fine', labels: labels('1.0') });
+    assert.equal(again.id, sha512Id(file));
+    assert.ok(existsSync(join(again.dir, 'manifest')));
+    assert.deepEqual(staging(dir), []);
+  });
+
   it('refuses dependencies, a tar without manifest, a manifest of another kind, a missing file', async () => {
     const repo = fresh('repo');
     buildAci(repo, 'dep', { manifest: manifestOf('dep', { dependencies: [{ imageName: 'base' }] }) });
@@ -288,7 +305,55 @@ describe('appc store (local directory prefix)', () => {
   });
 });
 
+describe('appc store (http prefix, loopback server)', () => {
+  it('fetches {prefix}{name}-...aci over http; a 404 is image not found', async () => {
+    const repo = fresh('repo');
+    const file = buildAci(repo, 'example.com/web', { gzip: true, manifest: manifestOf('example.com/web') });
+    const requested: string[] = [];
+    const server = createServer((req, res) => {
+      requested.push(req.url ?? '');
+      const path = join(repo, decodeURIComponent(req.url ?? '/'));
+      if (!path.startsWith(`${repo}/`) || !existsSync(path)) {
+        res.writeHead(404).end('no');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(path));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const dir = fresh('store');
+      const s = new AppcStore({ storeDir: dir, uriPrefix: `http://127.0.0.1:${port}/` });
+      const img = await s.get({ name: 'example.com/web', labels: labels('1.0') });
+      assert.equal(img.id, sha512Id(file));
+      assert.deepEqual(requested, ['/example.com/web-1.0-linux-amd64.aci']);
+      assert.equal(readFileSync(join(img.rootfs, 'etc', 'marker'), 'utf8'), 'appc\n');
+      await assert.rejects(
+        s.get({ name: 'example.com/gone', labels: labels('1.0') }),
+        /image 'example.com\/gone' not found: .*answered 404/,
+      );
+      assert.deepEqual(readdirSync(join(dir, 'staging')), []);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('provisioner with appc images (copy backend)', () => {
+  it('refuses a prefix that is neither a directory nor a URL at start', async () => {
+    await assert.rejects(
+      Provisioner.create({
+        workDir: fresh('work'),
+        dockerStoreDir: fresh('docker-store'),
+        appcStoreDir: fresh('appc-store'),
+        appcSimpleDiscoveryUriPrefix: 'relative/dir',
+        providers: ['appc'],
+        backend: 'copy',
+      }),
+      /appc_simple_discovery_uri_prefix/,
+    );
+  });
+
   it('provisions the image rootfs, maps the manifest to the config, destroy releases it', async () => {
     const repo = fresh('repo');
     buildAci(repo, 'example.com/prov');

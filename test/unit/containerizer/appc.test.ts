@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { planIsolation } from '../../../src/containerizer/isolators/catalogue.js';
 import {
   AppcStore,
   appcImageConfig,
@@ -106,6 +107,21 @@ function sha512Id(file: string): string {
 }
 
 const labels = (version: string) => ({ labels: [{ key: 'version', value: version }] });
+
+describe('appc/runtime isolator', () => {
+  it('is known, needs filesystem/linux, and takes its place next to docker/runtime', () => {
+    const plan = (isolation: string) =>
+      planIsolation({ isolation, launcher: undefined, containerizers: 'mesos', root: true });
+    assert.throws(() => plan('appc/runtime'), /appc\/runtime needs filesystem\/linux/);
+    assert.deepEqual(plan('appc/runtime,namespaces/pid,filesystem/linux,docker/runtime').isolators, [
+      'filesystem/linux',
+      'docker/runtime',
+      'appc/runtime',
+      'namespaces/pid',
+    ]);
+    assert.equal(plan('filesystem/linux,appc/runtime').launcher, 'linux');
+  });
+});
 
 describe('appc simple discovery', () => {
   it('builds {name}-{version}-{os}-{arch}.aci with the defaults latest, linux, amd64', () => {

@@ -134,7 +134,10 @@ function imageName(image: ImageSpec): { name: string; cached: boolean } {
   if (image.type !== undefined && image.type !== 'DOCKER' && image.type !== 2)
     fail('IMAGE_REFERENCE_INVALID', {
       reference: JSON.stringify(image),
-      detail: `image type ${image.type} is not supported (docker and appc only)`,
+      detail:
+        image.type === 'APPC' || image.type === 1
+          ? 'appc images are fetched by provision only (pull and GC exclusions are docker only)'
+          : `image type ${image.type} is not supported (docker, appc)`,
     });
   if (!image.docker?.name)
     fail('IMAGE_REFERENCE_INVALID', { reference: JSON.stringify(image), detail: 'no docker.name' });

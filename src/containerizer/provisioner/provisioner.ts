@@ -15,7 +15,7 @@ import { isAbsolute, join } from 'node:path';
 import { fail } from '../../common/errors.js';
 import { type AppcImageSpec, AppcStore } from './appc.js';
 import { loadDockerConfig } from './auth.js';
-import { type Backend, type BackendName, backendByName, listDir } from './backends.js';
+import { type Backend, type BackendLayer, type BackendName, backendByName, listDir } from './backends.js';
 import { gcDue, type ImageGcConfig, parseImageGcConfig } from './gc.js';
 import { LocalArchiveSource } from './local.js';
 import { hostPlatform, type ImageConfig, type Platform } from './manifest.js';
@@ -223,36 +223,17 @@ export class Provisioner {
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      const id = randomUUID();
-      const backendDir = join(dir, 'backends', this.backend.name);
-      const rootfs = join(backendDir, 'rootfses', id);
-      const scratch = join(backendDir, 'scratch', id);
-      await mkdir(rootfs, { recursive: true, mode: 0o755 });
-      const record: RootfsRecord = {
-        id,
-        backend: this.backend.name,
-        reference: pulled.reference,
-        configDigest: pulled.configDigest,
-        diffIds: pulled.diffIds,
-      };
-      // Recorded before the backend runs, so a crash in between is still cleaned up by recover.
-      await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
       const layers = await Promise.all(
         pulled.diffIds.map(async (d) => ({
           path: this.store.layerPath(d),
           meta: await this.store.layerMeta(d),
         })),
       );
-      try {
-        await this.backend.provision(layers, rootfs, scratch, container);
-      } catch (e) {
-        await this.backend.destroy(rootfs, scratch, container).catch(() => {});
-        await this.writeRecords(
-          dir,
-          (await this.readRecords(dir)).filter((r) => r.id !== id),
-        );
-        throw e;
-      }
+      const { id, rootfs, scratch } = await this.buildRootfs(dir, container, layers, {
+        reference: pulled.reference,
+        configDigest: pulled.configDigest,
+        diffIds: pulled.diffIds,
+      });
       return {
         rootfs,
         rootfsId: id,
@@ -270,6 +251,36 @@ export class Provisioner {
     } finally {
       this.provisioning--;
     }
+  }
+
+  /**
+   * A rootfs of `layers` for the container whose provisioner directory is `dir`: recorded before
+   * the backend runs (a crash in between is still cleaned up by recover), undone on failure.
+   */
+  private async buildRootfs(
+    dir: string,
+    container: string,
+    layers: BackendLayer[],
+    image: Pick<RootfsRecord, 'reference' | 'configDigest' | 'diffIds'>,
+  ): Promise<{ id: string; rootfs: string; scratch: string }> {
+    const id = randomUUID();
+    const backendDir = join(dir, 'backends', this.backend.name);
+    const rootfs = join(backendDir, 'rootfses', id);
+    const scratch = join(backendDir, 'scratch', id);
+    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+    const record: RootfsRecord = { id, backend: this.backend.name, ...image };
+    await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
+    try {
+      await this.backend.provision(layers, rootfs, scratch, container);
+    } catch (e) {
+      await this.backend.destroy(rootfs, scratch, container).catch(() => {});
+      await this.writeRecords(
+        dir,
+        (await this.readRecords(dir)).filter((r) => r.id !== id),
+      );
+      throw e;
+    }
+    return { id, rootfs, scratch };
   }
 
   private allow(provider: ImageProvider, image: ImageSpec): void {
@@ -296,35 +307,13 @@ export class Provisioner {
         cached,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      const id = randomUUID();
-      const backendDir = join(dir, 'backends', this.backend.name);
-      const rootfs = join(backendDir, 'rootfses', id);
-      const scratch = join(backendDir, 'scratch', id);
-      await mkdir(rootfs, { recursive: true, mode: 0o755 });
       const reference = `appc:${stored.name}`;
-      const record: RootfsRecord = {
-        id,
-        backend: this.backend.name,
-        reference,
-        configDigest: stored.id,
-        diffIds: [],
-      };
-      await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
-      try {
-        await this.backend.provision(
-          [{ path: stored.rootfs, meta: stored.layerMeta }],
-          rootfs,
-          scratch,
-          container,
-        );
-      } catch (e) {
-        await this.backend.destroy(rootfs, scratch, container).catch(() => {});
-        await this.writeRecords(
-          dir,
-          (await this.readRecords(dir)).filter((r) => r.id !== id),
-        );
-        throw e;
-      }
+      const { id, rootfs, scratch } = await this.buildRootfs(
+        dir,
+        container,
+        [{ path: stored.rootfs, meta: stored.layerMeta }],
+        { reference, configDigest: stored.id, diffIds: [] },
+      );
       return {
         rootfs,
         rootfsId: id,

@@ -399,6 +399,18 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
     assert.match(sandboxOf(checked), /command-executor/);
   });
 
+  it('a hosted task killed at once ends TASK_KILLED, whether or not its container had started', async () => {
+    for (const name of ['kill-early-1', 'kill-early-2', 'kill-early-3']) {
+      const id = await launch(name, 'sleep 30');
+      // Killed as soon as the first update shows: the container may not have started yet.
+      const first = await until(id, [TaskState.TASK_STARTING, TaskState.TASK_RUNNING, TaskState.TASK_FAILED]);
+      const offerAgent = first.agentId!;
+      await scheduler.call({ type: Call_Type.KILL, kill: { taskId: { value: id }, agentId: offerAgent } });
+      const end = await until(id, [TaskState.TASK_KILLED, TaskState.TASK_FAILED, TaskState.TASK_FINISHED]);
+      assert.equal(TaskState[end.state], 'TASK_KILLED', end.message);
+    }
+  });
+
   it('cleanup leaves no cgroup, mount or runtime state behind', async () => {
     await eventually(
       'no container cgroups',

@@ -229,7 +229,10 @@ while True:
     if control_open:
         r.append(3)
     w = [master] if pending else []
-    rr, ww, _ = select.select(r, w, [], 0.05 if status is not None else 0.5)
+    # Once the command has ended, a round of 50 ms with nothing to read ends the relay: the pty
+    # can deliver the command's last output after its exit is seen, so never in that same round.
+    settled = status is not None
+    rr, ww, _ = select.select(r, w, [], 0.05 if settled else 0.5)
     if master in ww:
         try:
             pending = pending[os.write(master, pending):]
@@ -275,7 +278,7 @@ while True:
         p, st = os.waitpid(pid, os.WNOHANG)
         if p == pid:
             status = st
-    if eof or (status is not None and master not in rr):
+    if eof or (settled and master not in rr):
         if status is None:
             status = os.waitpid(pid, 0)[1]
         break

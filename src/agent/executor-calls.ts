@@ -5,8 +5,8 @@
  */
 import { isFieldSet } from '@bufbuild/protobuf';
 import { StrataError } from '../common/errors.js';
-import { APPLICATION_JSON, type MessageMediaType } from '../http/media.js';
-import { codec } from '../wire/codec.js';
+import { decodeCallBody } from '../http/call-body.js';
+import type { MessageMediaType } from '../http/media.js';
 import { type Call, Call_Type, CallSchema } from '../wire/gen/mesos/v1/executor/executor_pb.js';
 import {
   CheckInfo_Type,
@@ -25,16 +25,7 @@ function badRequest(text: string): never {
 
 /** The body as a Call, failing with the agent's texts for each way it can be malformed. */
 export function decodeExecutorCall(body: Uint8Array, mediaType: MessageMediaType): Call {
-  try {
-    return codec.decode(CallSchema, body, mediaType);
-  } catch (err) {
-    if (!(err instanceof StrataError)) throw err;
-    if (mediaType !== APPLICATION_JSON) badRequest('Failed to parse body into Call protobuf');
-    if (err.code === 'WIRE_JSON_SYNTAX' || err.code === 'WIRE_TOO_DEEP' || err.code === 'WIRE_TOO_LARGE') {
-      badRequest(`Failed to parse body into JSON: ${err.message}`);
-    }
-    badRequest(`Failed to convert JSON into Call protobuf: ${err.message}`);
-  }
+  return decodeCallBody(CallSchema, body, mediaType);
 }
 
 /** `checks::validation::checkStatusInfo`. */

@@ -8,18 +8,11 @@
 import { Call_Type as AgentCallType } from '../wire/gen/mesos/v1/agent/agent_pb.js';
 import type { ContainerID, Task } from '../wire/gen/mesos/v1/mesos_pb.js';
 import { TaskState } from '../wire/gen/mesos/v1/mesos_pb.js';
+import { isTerminalState } from '../wire/task-states.js';
 import { AgentApi, agentUrlFromPid, CliError, type MasterApi } from './api.js';
 
-export const TERMINAL_STATES = new Set<TaskState>([
-  TaskState.TASK_FINISHED,
-  TaskState.TASK_FAILED,
-  TaskState.TASK_KILLED,
-  TaskState.TASK_ERROR,
-  TaskState.TASK_LOST,
-  TaskState.TASK_DROPPED,
-  TaskState.TASK_GONE,
-  TaskState.TASK_GONE_BY_OPERATOR,
-]);
+/** The terminal task states (the wire's rules), as the CLI's commands test them. */
+export const TERMINAL_STATES: { has(state: TaskState): boolean } = { has: isTerminalState };
 
 export interface LocatedTask {
   task: Task;

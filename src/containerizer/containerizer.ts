@@ -422,9 +422,10 @@ export class Containerizer {
       'container configured (image provisioned)',
     );
     const task = spec.container?.commandTask;
-    if (task && this.options.hostCommandExecutors) {
+    const link = spec.container?.executorLink;
+    if (task && link && this.options.hostCommandExecutors) {
       const problem = hostingProblem(task, config.env, this.pidNamespace, this.tini);
-      if (problem === undefined) return this.launchHosted(spec, config);
+      if (problem === undefined) return this.launchHosted(spec, config, link);
       this.options.log.debug({ containerId: config.containerId, problem }, 'command executor not hosted');
     }
     const prepared = await this.prepareContainer(config);
@@ -544,7 +545,11 @@ export class Containerizer {
    * prepared now (the image is provisioned, so pull progress and failures come before the
    * executor subscribes) and started when the executor starts the task.
    */
-  private async launchHosted(spec: LaunchSpec, config: ContainerConfig): Promise<ExecutorProcess> {
+  private async launchHosted(
+    spec: LaunchSpec,
+    config: ContainerConfig,
+    link: LocalLinkFactory,
+  ): Promise<ExecutorProcess> {
     const id = config.containerId;
     const init = this.pidNamespace ? (config.rootfs ? TINI_IN_IMAGE : this.tini) : undefined;
     // No executor program in the container: the toolbox (Node) is not mounted.
@@ -584,7 +589,7 @@ export class Containerizer {
         cwd,
         init,
         log: this.options.log.child({ component: 'hosted-executor', containerId: id }),
-        link: spec.container?.executorLink,
+        link,
         user: spec.user,
       });
     } catch (err) {
@@ -684,7 +689,8 @@ export class Containerizer {
     this.options.log.info({ containerId: id, pid: meta.pid }, 'container found again after a restart');
     const proc = this.wrap(id, meta.pid, exited, signal, () => done, limitation);
     const hosted = readHostedMeta(meta);
-    return hosted ? this.rehost(proc, dir, hosted, link) : proc;
+    // Without the agent's link nobody could host its executor: the container is watched only.
+    return hosted && link ? this.rehost(proc, dir, hosted, link) : proc;
   }
 
   /** A hosted executor's task container after an agent restart: a new executor takes it over. */
@@ -692,7 +698,7 @@ export class Containerizer {
     proc: ContainerProcess,
     dir: string,
     hosted: NonNullable<ReturnType<typeof readHostedMeta>>,
-    link: LocalLinkFactory | undefined,
+    link: LocalLinkFactory,
   ): ExecutorProcess {
     if (existsSync(join(dir, HOSTED_TERMINAL_MARKER))) {
       // Its end was reported before the restart: what is left is the container's teardown.

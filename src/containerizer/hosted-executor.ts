@@ -3,8 +3,8 @@
  * latency"). Mesos starts `mesos-executor` inside each command task's container; Strata's
  * executor is a Node program, and booting Node in every container cost ≈ 200 ms of CPU per task.
  * For the command tasks that allow it, the same `CommandExecutor` logic runs inside the agent
- * process instead, speaking the v1 executor API to its own agent over loopback HTTP like any
- * executor, and the container's process is the task's command itself (under `tini` when the
+ * process instead, speaking the v1 executor API to its own agent through the in-process link
+ * (src/agent/local-executor-link.ts: the agent's own executor-API entry points), and the container's process is the task's command itself (under `tini` when the
  * container has a pid namespace, so that SIGTERM reaches a task that does not handle it, as it
  * would under Mesos' executor).
  *
@@ -23,11 +23,10 @@ import { basename } from 'node:path';
 import { clone, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { ExecutorProcess, LocalLinkFactory } from '../agent/launcher.js';
 import type { Logger } from '../common/log.js';
-import { CommandExecutor, withImageCommand } from '../executors/command-executor.js';
+import { CommandExecutor, type ExecutorLink, withImageCommand } from '../executors/command-executor.js';
 import { findUserInPasswd, type UserIdentity } from '../executors/command-launch.js';
 import type { CommandRunner, TaskProcess } from '../executors/command-runner.js';
 import { type EnvironmentRecord, readExecutorEnvironment } from '../executors/environment.js';
-import { ExecutorClient } from '../executors/executor-client.js';
 import { signalProcessTree } from '../executors/process-tree.js';
 import type { ProcessExit } from '../executors/status.js';
 import {
@@ -104,8 +103,8 @@ function usesCommandProbe(check: HealthCheck | CheckInfo | undefined, commandTyp
 }
 
 /**
- * Why `task` cannot be hosted, or undefined when it can. `imageCommand` is the containerizer's
- * STRATA_TASK_COMMAND (an image's Entrypoint/Cmd) when there is one.
+ * Why `task` cannot be hosted, or undefined when it can. `env` is the container's environment,
+ * whose STRATA_TASK_COMMAND (an image's Entrypoint/Cmd) stands in for an empty command.
  */
 export function hostingProblem(
   task: TaskInfo,
@@ -168,8 +167,8 @@ export interface HostedExecutorOptions {
    * as this user unless it names its own; looked up in the image first.
    */
   user?: { name: string; uid: number; gid: number } | undefined;
-  /** The executor API in-process (the agent's); without it, HTTP on loopback. */
-  link?: LocalLinkFactory | undefined;
+  /** The executor API in-process (the agent's). */
+  link: LocalLinkFactory;
   /** An agent restart: the task already runs in this container. */
   resume?: { task: TaskInfo; container: HostedTaskContainer; user: UserIdentity | undefined };
 }
@@ -177,9 +176,10 @@ export interface HostedExecutorOptions {
 /** The command executor of one task, run in the agent process; seen by the agent as its process. */
 export class HostedCommandExecutor implements ExecutorProcess {
   private container: HostedTaskContainer | undefined;
-  private readonly executor: CommandExecutor | undefined;
+  private readonly executor: CommandExecutor;
+  /** What the executor reaches the agent through; closed when the agent SIGKILLs "the executor". */
+  private link: ExecutorLink | undefined;
   private finishedCode: number | undefined;
-  private killed = false;
   private done = false;
   readonly exited: Promise<number | undefined>;
   readonly limitation: Promise<Limitation>;
@@ -211,7 +211,7 @@ export class HostedCommandExecutor implements ExecutorProcess {
         return options.user?.name === name ? options.user : undefined;
       },
       start: async (spec, user) => {
-        const task = this.executor?.currentTask;
+        const task = this.executor.currentTask;
         const init = options.init;
         const program = [spec.file, ...spec.args];
         const container = await options.ops.start(
@@ -256,16 +256,9 @@ export class HostedCommandExecutor implements ExecutorProcess {
             },
           };
         }
-        const client =
-          options.link?.(handlers) ??
-          new ExecutorClient({
-            environment,
-            handlers,
-            logger: log,
-            mediaType: 'application/x-protobuf',
-          });
+        const client = options.link(handlers);
         const marker = options.ops.terminalMarker;
-        return {
+        this.link = {
           get state() {
             return client.state;
           },
@@ -287,6 +280,7 @@ export class HostedCommandExecutor implements ExecutorProcess {
           },
           close: () => client.close(),
         };
+        return this.link;
       },
       exit: (code) => this.settle((code & 0xff) << 8),
       currentUser: 'root',
@@ -321,19 +315,19 @@ export class HostedCommandExecutor implements ExecutorProcess {
       return;
     }
     if (signal === 'SIGKILL') {
-      // As a killed executor process: the task goes with it and nothing more is reported.
-      this.killed = true;
+      // As a killed executor process: the task goes with it and nothing more is reported (the
+      // agent reports the task's end itself, from the executor's termination).
+      this.link?.close();
       this.container?.signal('SIGKILL');
       this.settle(constants.signals.SIGKILL);
       return;
     }
-    this.executor?.shutdown(`the agent sent ${signal}`);
+    this.executor.shutdown(`the agent sent ${signal}`);
   }
 
   private settle(status: number): void {
     if (this.finishedCode !== undefined) return;
     this.finishedCode = status;
-    if (this.killed) this.executor?.killTaskNow();
     this.settleExecutor(status);
   }
 }

@@ -22,8 +22,6 @@ export interface SpawnerResult {
   stderr: string;
 }
 
-const LOOP = 'while IFS= read -r line; do eval "$line"; done';
-
 /** `'...'` with embedded quotes escaped: safe for any text without a newline. */
 export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
@@ -36,7 +34,13 @@ export class Spawner {
   private readonly pending = new Map<number, { resolve: (r: SpawnerResult) => void; errFile: string }>();
   private readonly started = new Map<
     number,
-    { onPid: (pid: number) => void; onExit: (code: number | undefined) => void; pid: number | undefined }
+    {
+      onPid: (pid: number) => void;
+      onExit: (code: number | undefined) => void;
+      pid: number | undefined;
+      /** The waiting subshell's own pid (supervised jobs). */
+      waiter?: number;
+    }
   >();
   private buffer = '';
   private errDir: string | undefined;
@@ -88,6 +92,49 @@ export class Spawner {
     });
   }
 
+  /**
+   * As start, and the subshell that waits for the command writes its exit status to `exitFile`
+   * (one write of "STATUS\n") before it reports it: the record outlives this process, and the
+   * waiting subshell (`waiterPid`) is the command's supervisor. Undefined when the job cannot go
+   * through the shell (the caller starts its own supervisor then).
+   */
+  startSupervised(
+    command: string,
+    args: readonly string[],
+    output: { stdout: string; stderr: string },
+    exitFile: string,
+  ): Promise<SupervisedJob> | undefined {
+    const words = [command, ...args, output.stdout, output.stderr, exitFile];
+    const shell = words.some((w) => w.includes('\n') || w.includes('\0')) ? undefined : this.ensureShell();
+    if (!shell) return undefined;
+    const id = this.nextId++;
+    const argv = [command, ...args].map(shellQuote).join(' ');
+    // `read` is a builtin: /proc/self is the subshell itself, whose pid $$ would not give.
+    const line =
+      `{ read -r w _ </proc/self/stat; echo "${id} waiter $w"; ` +
+      `${argv} </dev/null >>${shellQuote(output.stdout)} 2>>${shellQuote(output.stderr)} & ` +
+      `echo "${id} pid $!"; wait $!; s=$?; echo $s >${shellQuote(exitFile)}; echo "${id} exit $s"; } &\n`;
+    return new Promise((resolve) => {
+      let settleExit!: (code: number | undefined) => void;
+      const exited = new Promise<number | undefined>((r) => {
+        settleExit = r;
+      });
+      const job: {
+        onPid: (pid: number) => void;
+        onExit: (code: number | undefined) => void;
+        pid: number | undefined;
+        waiter?: number;
+      } = {
+        onPid: (pid) => resolve({ pid, waiterPid: job.waiter ?? pid, exited }),
+        onExit: settleExit,
+        pid: undefined,
+      };
+      this.started.set(id, job);
+      refStream(shell.stdout, true);
+      shell.stdin!.write(line);
+    });
+  }
+
   /** Ends the shell; jobs still running finish on their own. */
   close(): void {
     this.shell?.stdin?.end();
@@ -106,7 +153,9 @@ export class Spawner {
         process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
       }
       // Its own session: a terminal's Ctrl-C for the agent must not reach the helpers it starts.
-      const shell = spawn('/bin/sh', ['-c', LOOP], { detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
+      // The jobs are the shell's script, read from its stdin as they come: the shell reads its
+      // script in blocks, where a `while read; eval` loop would read one byte per system call.
+      const shell = spawn('/bin/sh', ['-s'], { detached: true, stdio: ['pipe', 'pipe', 'ignore'] });
       shell.unref();
       refStream(shell.stdin, false);
       refStream(shell.stdout, false);
@@ -153,6 +202,10 @@ export class Spawner {
   private onStartedJob(id: number, what: string, value: number): void {
     const job = this.started.get(id);
     if (!job) return;
+    if (what === 'waiter') {
+      job.waiter = value;
+      return;
+    }
     if (what === 'pid') {
       job.pid = value;
       job.onPid(value);
@@ -192,6 +245,15 @@ export class Spawner {
       }, 250);
     }
   }
+}
+
+export interface SupervisedJob {
+  /** The command's pid. */
+  pid: number;
+  /** The subshell that waits for it and records its status. */
+  waiterPid: number;
+  /** The exit status; undefined when it could not be learned. */
+  exited: Promise<number | undefined>;
 }
 
 export interface StartedJob {

@@ -3,10 +3,11 @@
  * container on this host (crun 1.8 refuses hybrid hosts with a controller left on cgroup2,
  * host-setup.md 5.1). create / start / state / kill / delete map to the runtime's commands.
  *
- * Containers are started under a per-container shim (host-setup.md 9.3, pattern A): a detached
- * `sh` in its own session runs `<runtime> run` in the foreground and writes its exit code to
- * `<dir>/exit` (via a rename, so a reader never sees half a file). The shim, not the agent, is the
- * container's parent, so the container outlives an agent restart and its exit status is kept.
+ * Containers are started under a per-container shim (host-setup.md 9.3, pattern A): a shell in
+ * its own session (a subshell of the spawner's, or a detached `sh`) runs `<runtime> run`, waits
+ * for it and writes its exit code to `<dir>/exit` (one write ending in a newline; readers wait for
+ * it). The shim, not the agent, is the container's parent, so the container outlives an agent
+ * restart and its exit status is kept.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, type FSWatcher, mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
@@ -193,12 +194,27 @@ export class OciRuntime {
    * `dir` receives `pid` and `exit`; stdout/stderr are the shim's (and so the container's).
    */
   runShim(id: string, bundle: string, dir: string, output: ShimOutput, timeoutMs = 30_000): Promise<Shim> {
+    // The spawner forks a small shell rather than the agent (src/common/spawner.ts): its subshell
+    // runs the runtime and records the exit code itself, so the shim costs no exec of its own.
+    const runArgs = this.args('run', '--bundle', bundle, '--pid-file', join(dir, 'pid'), id);
+    const supervised = output.paths
+      ? spawner.startSupervised(this.info.path, runArgs, output.paths, join(dir, 'exit'))
+      : undefined;
+    if (supervised)
+      return supervised.then((job) =>
+        this.waitForPid(
+          id,
+          dir,
+          { shimPid: job.waiterPid, exited: job.exited.then(() => undefined) },
+          timeoutMs,
+        ),
+      );
+    // Output that is not a plain file (a logger's pipe) needs the agent's own descriptors: a
+    // detached `sh` is the shim then. `echo` is the shell's own: one write of "CODE\n"; readers
+    // wait for the newline.
     const script =
-      '"$1" --root "$2" run --bundle "$3" --pid-file "$4/pid" "$5" </dev/null; ' +
-      'echo $? > "$4/exit.tmp" && mv "$4/exit.tmp" "$4/exit"';
+      '"$1" --root "$2" run --bundle "$3" --pid-file "$4/pid" "$5" </dev/null; echo $? > "$4/exit"';
     const args = ['-c', script, 'strata-shim', this.info.path, this.stateRoot, bundle, dir, id];
-    // The spawner forks a small shell rather than the agent (src/common/spawner.ts); output that
-    // is not a plain file (a logger's pipe) needs the agent's own descriptors, so a direct spawn.
     const started: Promise<{ shimPid: number; exited: Promise<void> }> = output.paths
       ? spawner.start('/bin/sh', args, output.paths).then((job) => ({
           shimPid: job.pid,
@@ -278,11 +294,17 @@ export function readPid(path: string): number | undefined {
   }
 }
 
-/** The runtime's exit code the shim recorded, or undefined when there is none (yet). */
+/**
+ * The runtime's exit code the shim recorded, or undefined when there is none (yet): the shim
+ * writes it in place, so a reader that comes between the file's creation and its one write sees
+ * no newline yet.
+ */
 export function readExitCode(dir: string): number | undefined {
   try {
-    const text = readFileSync(join(dir, 'exit'), 'utf8').trim();
-    return text === '' ? undefined : Number(text);
+    const text = readFileSync(join(dir, 'exit'), 'utf8');
+    if (!text.endsWith('\n')) return undefined;
+    const code = Number(text.trim());
+    return text.trim() === '' || !Number.isInteger(code) ? undefined : code;
   } catch {
     return undefined;
   }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Spawner, shellQuote } from '../../../src/common/spawner.js';
 
@@ -31,6 +34,37 @@ describe('Spawner: helpers started by a long-lived shell', () => {
       results.map((r) => r.code),
       Array.from({ length: 40 }, (_, i) => i % 7),
     );
+  });
+
+  it('startSupervised: the waiting subshell records the exit status in a file, then reports it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-spawner-'));
+    try {
+      const out = { stdout: join(dir, 'out'), stderr: join(dir, 'err') };
+      const job = await spawner.startSupervised(
+        'sh',
+        ['-c', 'echo hello; echo oops >&2; sleep 0.2; exit 7'],
+        out,
+        join(dir, 'exit'),
+      )!;
+      assert.notEqual(job.waiterPid, job.pid, 'the waiter is a process of its own');
+      assert.doesNotThrow(() => process.kill(job.waiterPid, 0), 'the waiter runs while the command does');
+      assert.ok(!existsSync(join(dir, 'exit')));
+      assert.equal(await job.exited, 7);
+      assert.equal(readFileSync(join(dir, 'exit'), 'utf8'), '7\n');
+      assert.equal(readFileSync(out.stdout, 'utf8'), 'hello\n');
+      assert.equal(readFileSync(out.stderr, 'utf8'), 'oops\n');
+      const killed = await spawner.startSupervised('sleep', ['5'], out, join(dir, 'exit2'))!;
+      process.kill(killed.pid, 'SIGKILL');
+      assert.equal(await killed.exited, 137);
+      assert.equal(readFileSync(join(dir, 'exit2'), 'utf8'), '137\n');
+      assert.equal(
+        spawner.startSupervised('true', ['a\nb'], out, join(dir, 'exit3')),
+        undefined,
+        'a newline cannot travel',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('shellQuote survives the shell', () => {

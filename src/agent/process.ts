@@ -426,6 +426,7 @@ export async function startAgent(
         }
       }
       gc.stop();
+      await containerizer?.close().catch((err: unknown) => log.warn({ err }, 'containerizer close failed'));
       logLevel.close();
       // Executors left running are the next start's to recover: the master must keep their tasks.
       link?.stop(

@@ -32,6 +32,7 @@ export interface ContainerizerFlags {
   docker_store_dir?: string | undefined;
   docker_config?: string | undefined;
   image_provisioner_backend?: string | undefined;
+  image_provisioner_spares?: number | undefined;
   image_gc_config?: string | undefined;
 }
 
@@ -74,6 +75,8 @@ async function dockerProvisioner(
         : {}),
       providers,
       backend,
+      spareRootfses: flags.image_provisioner_spares ?? 4,
+      onSpareError: (err) => log.debug({ err }, 'a spare rootfs could not be built or destroyed'),
     });
     provisioner.startGc((result) => {
       if (result instanceof Error) log.warn({ err: result.message }, 'image GC failed');

@@ -498,6 +498,7 @@ export class Containerizer {
       'container started',
     );
     for (const i of this.isolators) await i.isolate?.(id, shim.pid).catch(() => undefined);
+    if (config.rootfs) this.options.rootfsProvider?.containerStarted?.(id);
     return shim;
   }
 
@@ -768,6 +769,11 @@ export class Containerizer {
   execTarget(containerId: string): ExecTarget | undefined {
     if (!this.runtime || (!this.live.has(containerId) && !this.claimed.has(containerId))) return undefined;
     return readExecTarget(this.runtime, containerId, this.containerDir(containerId), this.hostRoot);
+  }
+
+  /** The agent stops: what the rootfs provider keeps for later launches goes (spare rootfses). */
+  async close(): Promise<void> {
+    await this.options.rootfsProvider?.close?.();
   }
 
   /** Whether containers get cgroups of their own (a `cgroups/*` isolator with the linux launcher). */

@@ -34,6 +34,10 @@ export interface RootfsProvider {
   destroy?(containerId: string): Promise<void>;
   /** After an agent restart: releases the rootfses of every container not in `live`. */
   recover?(live: readonly string[]): Promise<unknown>;
+  /** The container of a provisioned rootfs has started (a good time for background work). */
+  containerStarted?(containerId: string): void;
+  /** The agent stops: releases what the provider keeps for later launches (spare rootfses). */
+  close?(): Promise<void>;
 }
 
 /**

@@ -617,7 +617,81 @@ describe('provisioner (real registry, umoci-built images)', { skip }, () => {
     assert.equal(readFileSync(join(info.rootfs, 'f0'), 'utf8'), '0\n');
     await p.destroy('deep');
   });
+
+  it('builds spare overlay rootfses after a start, hands each out once, and leaves no mount behind', async () => {
+    const p = await provisioner({ spareRootfses: 2 });
+    const mountsUnder = (dir: string) =>
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4] ?? '')
+        .filter((m) => m.startsWith(`${dir}/`));
+    const first = await p.provision('s1', 'strata/cfg');
+    assert.equal(p.spareCount, 0, 'nothing is built before the container has started');
+    p.containerStarted('s1');
+    await waitFor(() => p.spareCount === 2, 'two spares of strata/cfg');
+    assert.equal(mountsUnder(join(p.root, 'spares')).length, 2);
+    // The next container of the image gets a spare: moved under its own directory, still mounted,
+    // empty upper layer, and the image's files.
+    writeFileSync(join(first.rootfs, 'written-by-s1'), 'x');
+    const second = await p.provision('s2', 'strata/cfg');
+    assert.equal(p.spareCount, 1);
+    assert.ok(second.rootfs.startsWith(join(p.root, 'containers', 's2', 'backends', 'overlay', 'rootfses')));
+    assert.ok(await isMountPoint(second.rootfs));
+    assert.ok(!existsSync(join(second.rootfs, 'written-by-s1')), "a spare is never anyone else's rootfs");
+    assert.deepEqual(
+      readdirSync(second.rootfs).sort(),
+      readdirSync(first.rootfs)
+        .filter((f) => f !== 'written-by-s1')
+        .sort(),
+    );
+    const records = JSON.parse(readFileSync(join(p.root, 'containers', 's2', 'rootfses.json'), 'utf8'));
+    assert.equal(records[0].id, second.rootfsId);
+    // Another image has spares of its own; image GC drains them all first.
+    await p.provision('r1', 'strata/rich');
+    p.containerStarted('r1');
+    p.containerStarted('s2');
+    await waitFor(() => p.spareCount === 4, 'two spares of each image');
+    await p.destroy('s1');
+    await p.destroy('r1');
+    await p.prune();
+    assert.equal(p.spareCount, 0, 'GC destroys the spares');
+    assert.deepEqual(mountsUnder(join(p.root, 'spares')), []);
+    // Spares come back after GC, and close() (agent stop) destroys them.
+    const third = await p.provision('s3', 'strata/cfg');
+    p.containerStarted('s3');
+    await waitFor(() => p.spareCount === 2, 'spares again after GC');
+    await p.destroy('s2');
+    await p.destroy('s3');
+    assert.ok(!existsSync(third.rootfs));
+    await p.close();
+    assert.equal(p.spareCount, 0);
+    assert.deepEqual(mountsUnder(p.root), [], 'no mount is left under the provisioner');
+    assert.deepEqual(readdirSafe(join(p.root, 'spares')), []);
+  });
+
+  it('destroys the spares an agent that died left behind, when the next one starts', async () => {
+    const p = await provisioner({ spareRootfses: 1 }, 'dead-agent');
+    await p.provision('a', 'strata/cfg');
+    p.containerStarted('a');
+    await waitFor(() => p.spareCount === 2, 'spares');
+    await p.destroy('a');
+    // A second provisioner on the same work_dir, as after a crash (the first never closed).
+    const next = await provisioner({ spareRootfses: 1 }, 'dead-agent');
+    assert.deepEqual(readdirSafe(join(next.root, 'spares')), []);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`${next.root}/spares`));
+    assert.deepEqual(mounts, []);
+  });
 });
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function readdirSafe(path: string): string[] {
   try {

@@ -2,7 +2,7 @@
  * The agent flags the provisioner reads, declared once in the options-table style so the agent can
  * spread them into its own table (`...provisionerFlags`). Names and defaults are Mesos'.
  */
-import { enumOption, stringOption } from '../../common/options.js';
+import { enumOption, intOption, stringOption } from '../../common/options.js';
 
 export const provisionerFlags = {
   docker_registry: stringOption({
@@ -28,6 +28,11 @@ export const provisionerFlags = {
     help: 'how container root filesystems are built from image layers',
     choices: ['overlay', 'copy'],
     default: 'overlay',
+  }),
+  image_provisioner_spares: intOption({
+    help: 'Strata: how many images get a spare overlay rootfs built ahead, so that their next container starts without waiting for a mount (0: none)',
+    default: 4,
+    validate: (n) => (n < 0 ? 'must be 0 or more' : undefined),
   }),
   image_gc_config: stringOption({
     help: 'image garbage collection policy, JSON (image_disk_headroom, image_disk_watch_interval, excluded_images) or a path to it',

@@ -8,9 +8,11 @@
  *   containers/<id>/backends/<backend>/rootfses/<uuid> the rootfs
  *   containers/<id>/backends/<backend>/scratch/<uuid>  overlay upper/work and layer links
  *   containers/<id>/containers/<child>/...             nested containers
+ *   spares/<uuid>/{rootfses,scratch}/<uuid>            a rootfs built ahead (spares.ts)
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, rm, statfs } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { fail } from '../../common/errors.js';
 import { type AppcImageSpec, AppcStore } from './appc.js';
@@ -22,6 +24,7 @@ import { hostPlatform, type ImageConfig, type Platform } from './manifest.js';
 import { formatReference } from './reference.js';
 import { RegistryClient } from './registry.js';
 import type { ImageSource } from './source.js';
+import { type Spare, SparePool } from './spares.js';
 import { ImageStore, type ProgressListener } from './store.js';
 
 /** A top-level container id, or the chain root → … → nested container. */
@@ -69,6 +72,15 @@ export interface ProvisionerOptions {
   readonly appcStoreDir?: string;
   /** `--appc_simple_discovery_uri_prefix` (default http://). */
   readonly appcSimpleDiscoveryUriPrefix?: string;
+  /**
+   * `--image_provisioner_spares`: images that get a spare overlay rootfs built ahead for their
+   * next container (spares.ts); default 0 here (the agent's flag defaults to 4).
+   */
+  readonly spareRootfses?: number;
+  /** How long an unclaimed spare is kept (default 10 minutes). */
+  readonly spareIdleMs?: number;
+  /** A spare could not be built or destroyed (nothing else is affected). */
+  readonly onSpareError?: (err: unknown) => void;
 }
 
 export interface ProvisionOptions {
@@ -153,6 +165,11 @@ export class Provisioner {
   readonly providers: readonly ImageProvider[];
   private provisioning = 0;
   private gcTimer: NodeJS.Timeout | undefined;
+  private readonly spares: SparePool;
+  /** The layers of each image key the pool may build a spare of. */
+  private readonly spareLayers = new Map<string, readonly BackendLayer[]>();
+  /** Containers provisioned but not yet started → the image key to build a spare of then. */
+  private readonly refillOnStart = new Map<string, string>();
 
   private constructor(options: ProvisionerOptions, store: ImageStore) {
     this.store = store;
@@ -164,6 +181,19 @@ export class Provisioner {
       storeDir: options.appcStoreDir ?? '/tmp/mesos/store/appc',
       uriPrefix: options.appcSimpleDiscoveryUriPrefix ?? 'http://',
       ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+    const backend = this.backend;
+    this.spares = new SparePool({
+      dir: join(this.root, 'spares'),
+      limit: backend.name === 'overlay' ? (options.spareRootfses ?? 0) : 0,
+      idleMs: options.spareIdleMs ?? 600_000,
+      build: async (key, rootfs, scratch) => {
+        const layers = this.spareLayers.get(key);
+        if (!layers) throw new Error(`no layers known for spare image ${key}`);
+        await backend.provision(layers, rootfs, scratch, 'spare');
+      },
+      destroy: (rootfs, scratch) => backend.destroy(rootfs, scratch, 'spare'),
+      ...(options.onSpareError ? { onError: options.onSpareError } : {}),
     });
   }
 
@@ -198,6 +228,7 @@ export class Provisioner {
     const p = new Provisioner(options, store);
     if (p.providers.includes('appc')) await p.appcStore.init();
     await mkdir(join(p.root, 'containers'), { recursive: true, mode: 0o700 });
+    await p.spares.sweep();
     return p;
   }
 
@@ -263,24 +294,49 @@ export class Provisioner {
     layers: BackendLayer[],
     image: Pick<RootfsRecord, 'reference' | 'configDigest' | 'diffIds'>,
   ): Promise<{ id: string; rootfs: string; scratch: string }> {
-    const id = randomUUID();
     const backendDir = join(dir, 'backends', this.backend.name);
+    const key = spareKey(image);
+    const claimed = this.claimSpare(key, dir, backendDir);
+    const id = claimed ?? randomUUID();
     const rootfs = join(backendDir, 'rootfses', id);
     const scratch = join(backendDir, 'scratch', id);
-    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+    if (!claimed) await mkdir(rootfs, { recursive: true, mode: 0o755 });
     const record: RootfsRecord = { id, backend: this.backend.name, ...image };
-    await this.writeRecords(dir, [...(await this.readRecords(dir)), record]);
-    try {
-      await this.backend.provision(layers, rootfs, scratch, container);
-    } catch (e) {
-      await this.backend.destroy(rootfs, scratch, container).catch(() => {});
-      await this.writeRecords(
-        dir,
-        (await this.readRecords(dir)).filter((r) => r.id !== id),
-      );
-      throw e;
+    this.writeRecords(dir, [...this.readRecords(dir), record]);
+    if (!claimed) {
+      try {
+        await this.backend.provision(layers, rootfs, scratch, container);
+      } catch (e) {
+        await this.backend.destroy(rootfs, scratch, container).catch(() => {});
+        this.writeRecords(
+          dir,
+          this.readRecords(dir).filter((r) => r.id !== id),
+        );
+        throw e;
+      }
+    }
+    if (this.spares.enabled) {
+      this.spareLayers.set(key, layers);
+      this.refillOnStart.set(container, key);
     }
     return { id, rootfs, scratch };
+  }
+
+  /**
+   * Moves the ready spare of `key` (if any) to `backendDir` of a container; its id, or undefined
+   * when there was none or the container already has a directory there.
+   */
+  private claimSpare(key: string, dir: string, backendDir: string): string | undefined {
+    const spare: Spare | undefined = this.spares.take(key);
+    if (!spare) return undefined;
+    try {
+      mkdirSync(join(dir, 'backends'), { recursive: true, mode: 0o700 });
+      renameSync(spare.dir, backendDir);
+      return spare.id;
+    } catch {
+      this.spares.discard(spare);
+      return undefined;
+    }
   }
 
   private allow(provider: ImageProvider, image: ImageSpec): void {
@@ -335,8 +391,21 @@ export class Provisioner {
     return this.store.get(name, { cached, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
   }
 
+  /**
+   * The container's process runs: the spare for its image's next container is built now, not
+   * while this one starts (both would compete for the same CPUs).
+   */
+  containerStarted(containerId: ContainerRef): void {
+    const container = chain(containerId).join('.');
+    const key = this.refillOnStart.get(container);
+    if (key === undefined) return;
+    this.refillOnStart.delete(container);
+    this.spares.refill(key);
+  }
+
   /** Destroys every rootfs of the container (nested containers first); unknown ids are fine. */
   async destroy(containerId: ContainerRef): Promise<void> {
+    this.refillOnStart.delete(chain(containerId).join('.'));
     await this.destroyDir(this.containerDir(containerId), chain(containerId).join('.'));
   }
 
@@ -388,7 +457,7 @@ export class Provisioner {
     const references = new Set<string>();
     const diffIds = new Set<string>();
     const walk = async (dir: string) => {
-      for (const r of await this.readRecords(dir)) {
+      for (const r of this.readRecords(dir)) {
         references.add(r.reference);
         for (const d of r.diffIds) diffIds.add(d);
       }
@@ -407,6 +476,16 @@ export class Provisioner {
   async prune(excludedImages: readonly ImageSpec[] = []): Promise<PruneResult> {
     if (this.store.inFlight > 0 || this.provisioning > 0)
       fail('PROVISIONER_GC_BUSY', { detail: 'an image pull or provision is in progress' });
+    // Spares hold their layers mounted, and are only a cache: they go first.
+    await this.spares.drain();
+    try {
+      return await this.pruneUnused(excludedImages);
+    } finally {
+      this.spares.resume();
+    }
+  }
+
+  private async pruneUnused(excludedImages: readonly ImageSpec[]): Promise<PruneResult> {
     const { references, diffIds } = await this.inUse();
     for (const img of [...excludedImages, ...(this.gcConfig?.excludedImages ?? [])])
       if (!isAppc(img)) references.add(formatReference(this.store.canonical(imageName(img).name)));
@@ -453,18 +532,36 @@ export class Provisioner {
     this.gcTimer = undefined;
   }
 
-  private async readRecords(dir: string): Promise<RootfsRecord[]> {
+  /** Spare rootfses ready for their image's next container. */
+  get spareCount(): number {
+    return this.spares.size;
+  }
+
+  /** The agent stops: GC stops, and the spare rootfses are destroyed (no mount is left behind). */
+  async close(): Promise<void> {
+    this.stopGc();
+    await this.spares.close();
+  }
+
+  // The records are a few hundred bytes: synchronous calls cost less than trips through the
+  // thread pool, which are slow on a busy agent (the launch path reads and writes them).
+  private readRecords(dir: string): RootfsRecord[] {
     try {
-      return JSON.parse(await readFile(join(dir, 'rootfses.json'), 'utf8')) as RootfsRecord[];
+      return JSON.parse(readFileSync(join(dir, 'rootfses.json'), 'utf8')) as RootfsRecord[];
     } catch {
       return [];
     }
   }
 
-  private async writeRecords(dir: string, records: readonly RootfsRecord[]): Promise<void> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+  private writeRecords(dir: string, records: readonly RootfsRecord[]): void {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'rootfses.json');
-    await writeFile(`${path}.part`, JSON.stringify(records));
-    await rename(`${path}.part`, path);
+    writeFileSync(`${path}.part`, JSON.stringify(records));
+    renameSync(`${path}.part`, path);
   }
+}
+
+/** Spares are per image content: the same config and layers give the same rootfs. */
+function spareKey(image: Pick<RootfsRecord, 'configDigest' | 'diffIds'>): string {
+  return `${image.configDigest}/${image.diffIds.join(',')}`;
 }

@@ -64,6 +64,7 @@ const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).diges
 export class ImageStore {
   private readonly pulls = new Map<string, Promise<PulledImage>>();
   private readonly unpacks = new Map<string, Promise<LayerMeta>>();
+  private readonly layerMetas = new Map<string, LayerMeta>();
   private readonly listeners = new Map<string, Set<ProgressListener>>();
 
   constructor(readonly options: StoreOptions) {}
@@ -89,10 +90,15 @@ export class ImageStore {
   }
 
   async layerMeta(diffId: string): Promise<LayerMeta | undefined> {
+    // A layer is never rewritten once stored (removeLayer forgets it): read once per agent.
+    const known = this.layerMetas.get(diffId);
+    if (known) return known;
     try {
-      return JSON.parse(
+      const meta = JSON.parse(
         await readFile(join(this.dir, 'layers', hex(diffId), 'layer.json'), 'utf8'),
       ) as LayerMeta;
+      this.layerMetas.set(diffId, meta);
+      return meta;
     } catch {
       return undefined;
     }
@@ -168,6 +174,7 @@ export class ImageStore {
   async removeLayer(diffId: string): Promise<number> {
     const from = join(this.dir, 'layers', hex(diffId));
     const meta = await this.layerMeta(diffId);
+    this.layerMetas.delete(diffId);
     const to = join(this.dir, 'gc', randomUUID());
     try {
       await rename(from, to);

@@ -22,6 +22,13 @@ export interface SpawnerResult {
   stderr: string;
 }
 
+/**
+ * After each job: a shell that reads its script from a pipe does not wait for its background jobs
+ * on its own (they would stay zombies, and its job table would grow with every container); the
+ * `jobs` builtin reaps the finished ones.
+ */
+const REAP = ' jobs >/dev/null';
+
 /** `'...'` with embedded quotes escaped: safe for any text without a newline. */
 export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
@@ -54,7 +61,7 @@ export class Spawner {
     const errFile = join(this.errDir!, `${id}`);
     const exec = `exec ${[command, ...args].map(shellQuote).join(' ')}`;
     const body = cwd ? `cd ${shellQuote(cwd)} && ${exec}` : exec;
-    const line = `{ (${body}) </dev/null >/dev/null 2>${shellQuote(errFile)}; echo "${id} $?"; } &\n`;
+    const line = `{ (${body}) </dev/null >/dev/null 2>${shellQuote(errFile)}; echo "${id} $?"; } &${REAP}\n`;
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, errFile });
       // An answer still due keeps the process alive, like a child would; none due, it does not.
@@ -80,7 +87,7 @@ export class Spawner {
     const argv = [command, ...args].map(shellQuote).join(' ');
     const line =
       `{ ${argv} </dev/null >>${shellQuote(output.stdout)} 2>>${shellQuote(output.stderr)} & ` +
-      `echo "${id} pid $!"; wait $!; echo "${id} exit $?"; } &\n`;
+      `echo "${id} pid $!"; wait $!; echo "${id} exit $?"; } &${REAP}\n`;
     return new Promise((resolve) => {
       let settleExit!: (code: number | undefined) => void;
       const exited = new Promise<number | undefined>((r) => {
@@ -113,7 +120,7 @@ export class Spawner {
     const line =
       `{ read -r w _ </proc/self/stat; echo "${id} waiter $w"; ` +
       `${argv} </dev/null >>${shellQuote(output.stdout)} 2>>${shellQuote(output.stderr)} & ` +
-      `echo "${id} pid $!"; wait $!; s=$?; echo $s >${shellQuote(exitFile)}; echo "${id} exit $s"; } &\n`;
+      `echo "${id} pid $!"; wait $!; s=$?; echo $s >${shellQuote(exitFile)}; echo "${id} exit $s"; } &${REAP}\n`;
     return new Promise((resolve) => {
       let settleExit!: (code: number | undefined) => void;
       const exited = new Promise<number | undefined>((r) => {

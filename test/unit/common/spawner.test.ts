@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,26 @@ describe('Spawner: helpers started by a long-lived shell', () => {
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reaps finished jobs: no zombies pile up under the shell', async () => {
+    for (let i = 0; i < 60; i++) await spawner.run('true', []);
+    const out = join(tmpdir(), `strata-spawner-reap-${process.pid}`);
+    for (let i = 0; i < 20; i++) await (await spawner.start('true', [], { stdout: out, stderr: out })).exited;
+    rmSync(out, { force: true });
+    const shells = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,comm='], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((l) => l.trim().endsWith(' sh'))
+      .map((l) => l.trim().split(/\s+/)[0]!);
+    assert.ok(shells.length > 0, 'the spawner shell is a child of this process');
+    for (const shell of shells) {
+      const zombies = execFileSync('sh', ['-c', `ps --ppid ${shell} -o stat= | grep -c Z || true`], {
+        encoding: 'utf8',
+      }).trim();
+      assert.ok(Number(zombies) <= 2, `${zombies} zombies under the spawner shell ${shell}`);
     }
   });
 

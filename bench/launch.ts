@@ -224,6 +224,12 @@ async function main(): Promise<void> {
   }
   const n = option('n', 50);
   const seconds = option('seconds', 10);
+  // Context for the numbers: cgroups v1 memory cgroups that were removed but are still pinned
+  // by cached pages ("dying") slow every cgroup creation; they pile up on a host that has run
+  // many containers, and drop_caches frees them.
+  const memoryCgroups = /^memory\s+\d+\s+(\d+)/m.exec(readFileSync('/proc/cgroups', 'utf8'))?.[1];
+  if (memoryCgroups !== undefined)
+    report(BENCH, 'host', 'memory_cgroups_at_start', Number(memoryCgroups), 'cgroups');
   const work = tempDir('bench-launch');
   const registry = await startRegistry(join(work, 'registry'));
   let master: Awaited<ReturnType<typeof startMasterProcess>> | undefined;

@@ -61,6 +61,8 @@ export interface HostedMeta {
   user?: UserIdentity | undefined;
   /** tini as the container sees it, when the task runs under it. */
   init?: string | undefined;
+  /** When the task's container was started (epoch ms): its max_completion_time counts from here. */
+  startedAt?: number | undefined;
 }
 
 /** The process the task's container runs (OCI `process` fields). */
@@ -170,7 +172,13 @@ export interface HostedExecutorOptions {
   /** The executor API in-process (the agent's). */
   link: LocalLinkFactory;
   /** An agent restart: the task already runs in this container. */
-  resume?: { task: TaskInfo; container: HostedTaskContainer; user: UserIdentity | undefined };
+  resume?: {
+    task: TaskInfo;
+    container: HostedTaskContainer;
+    user: UserIdentity | undefined;
+    /** HostedMeta.startedAt of the task's container. */
+    startedAt?: number | undefined;
+  };
 }
 
 /** The command executor of one task, run in the agent process; seen by the agent as its process. */
@@ -227,6 +235,7 @@ export class HostedCommandExecutor implements ExecutorProcess {
             task: task ? Buffer.from(toBinary(TaskInfoSchema, task)).toString('base64') : '',
             ...(user ? { user } : {}),
             ...(init ? { init } : {}),
+            startedAt: Date.now(),
           },
         );
         this.container = container;
@@ -292,6 +301,7 @@ export class HostedCommandExecutor implements ExecutorProcess {
         options.resume.task,
         taskProcessOf(options.resume.container, options.init !== undefined),
         options.resume.user,
+        options.resume.startedAt,
       );
     }
     this.executor.start();

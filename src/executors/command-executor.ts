@@ -164,15 +164,21 @@ export class CommandExecutor {
    * Takes over a task that already runs, before `start()`: an agent-hosted executor rebuilt after
    * an agent restart (src/containerizer/hosted-executor.ts). The agent holds the updates sent
    * before (its status update manager checkpointed them), so nothing is announced again; checks
-   * start afresh, and a `max_completion_time` counts from now.
+   * start afresh. A `max_completion_time` counts from `startedAtMs` (epoch ms, when the task
+   * started; the time the agent was down counts), or from now when that is unknown.
    */
-  resume(task: TaskInfo, taskProcess: TaskProcess, user: UserIdentity | undefined): void {
+  resume(
+    task: TaskInfo,
+    taskProcess: TaskProcess,
+    user: UserIdentity | undefined,
+    startedAtMs?: number,
+  ): void {
     if (this.task !== undefined) throw new Error('resume() after a task was launched');
     this.task = task;
     this.taskUser = user;
     this.phase = 'launching';
     this.checks = this.checksFor(task);
-    this.adopt(taskProcess, false);
+    this.adopt(taskProcess, false, startedAtMs);
   }
 
   /** The task this executor runs, once LAUNCH came (or resume() gave it). */
@@ -323,7 +329,7 @@ export class CommandExecutor {
   }
 
   /** The task's process runs: kill machinery, exit watch, TASK_RUNNING (when `announce`), timers. */
-  private adopt(taskProcess: TaskProcess, announce: boolean): void {
+  private adopt(taskProcess: TaskProcess, announce: boolean, startedAtMs?: number): void {
     this.taskProcess = taskProcess;
     this.killer = new KillStateMachine(this.clock, {
       terminate: () => {
@@ -352,11 +358,18 @@ export class CommandExecutor {
     const maxCompletion = this.task?.maxCompletionTime;
     if (maxCompletion !== undefined) {
       const limitMs = Math.max(0, durationInfoToMs(maxCompletion));
-      this.maxCompletionTimer = this.clock.setTimeout(() => {
-        this.maxCompletionTimer = undefined;
-        this.logger.warn({ limitMs }, 'command executor: task exceeded its max_completion_time; killing it');
-        this.requestKill(0, 'max-completion-time');
-      }, limitMs);
+      const elapsedMs = startedAtMs === undefined ? 0 : Math.max(0, this.clock.now() - startedAtMs);
+      this.maxCompletionTimer = this.clock.setTimeout(
+        () => {
+          this.maxCompletionTimer = undefined;
+          this.logger.warn(
+            { limitMs },
+            'command executor: task exceeded its max_completion_time; killing it',
+          );
+          this.requestKill(0, 'max-completion-time');
+        },
+        Math.max(0, limitMs - elapsedMs),
+      );
     }
     // A kill that arrived while the process was starting applies now.
     const early = this.takeKillBeforeStart();

@@ -303,6 +303,43 @@ describe('CommandExecutor', () => {
     assert.equal(last?.reason, TaskStatus_Reason.MAX_COMPLETION_TIME_REACHED);
   });
 
+  it('resumed after an agent restart, counts max_completion_time from the task start, not from now', async () => {
+    const clock = new ManualClock(100_000);
+    const link = new FakeLink();
+    const runner = new FakeRunner(() => new FakeProcess(4242, clock, null));
+    const executor = new CommandExecutor({
+      environment: readExecutorEnvironment({
+        MESOS_FRAMEWORK_ID: 'fw',
+        MESOS_EXECUTOR_ID: 'ex',
+        MESOS_AGENT_ENDPOINT: '127.0.0.1:5051',
+        MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: '5secs',
+      }),
+      processEnvironment: { PATH: '/bin' },
+      cwd: '/sandbox',
+      logger: createLogger('test', 'silent'),
+      runner,
+      connect: () => link,
+      exit: () => undefined,
+      clock,
+      currentUser: 'strata',
+      privileged: false,
+      terminalAcknowledgementTimeoutMs: 10_000,
+    });
+    const running = new FakeProcess(4343, clock, null);
+    // Started 3 s before the restart with a 5 s limit: 2 s are left.
+    executor.resume(task({ maxCompletionTime: { nanoseconds: 5_000_000_000n } }), running, undefined, 97_000);
+    executor.start();
+    await flush();
+    clock.advance(1_999);
+    await flush();
+    assert.deepEqual(running.signals, []);
+    clock.advance(1);
+    await flush();
+    assert.deepEqual(running.signals.slice(0, 2), ['SIGTERM@102000', 'SIGKILL@102000']);
+    assert.equal(link.sent.at(-1)?.reason, TaskStatus_Reason.MAX_COMPLETION_TIME_REACHED);
+    assert.equal(runner.process, undefined, 'a resumed task is not started again');
+  });
+
   it('on SHUTDOWN before any task, exits at once', () => {
     const { exits, on } = setUp();
     on().shutdown?.();

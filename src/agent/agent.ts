@@ -19,6 +19,7 @@ import { invalidIdReason } from '../common/ids.js';
 import type { Logger } from '../common/log.js';
 import { formatDuration } from '../common/units.js';
 import { STRATA_VERSION } from '../common/version.js';
+import type { NestedImageLaunch } from '../containerizer/containerizer.js';
 import type { UsageStats } from '../containerizer/isolators/isolator.js';
 import type { ExecTarget } from '../containerizer/runtime/oci-exec.js';
 import type { MessageMediaType } from '../http/media.js';
@@ -173,6 +174,8 @@ export interface AgentDeps {
   attach?(pid: number, identity: ProcessIdentity): ExecutorProcess | undefined;
   /** An isolating containerizer: the container nested containers of `containerId` start in. */
   execTarget?(containerId: string): ExecTarget | undefined;
+  /** An isolating containerizer: starts a nested container with an image of its own. */
+  launchNestedWithImage?(request: NestedImageLaunch): Promise<ExecutorProcess>;
   /**
    * A containerizer that manages its containers' cgroups: the usage of a live executor container
    * read from them (`/monitor/statistics`, GET_CONTAINERS); without one usage comes from /proc.
@@ -317,6 +320,9 @@ export class Agent {
       log: deps.log,
       root: (containerId) => this.rootContainer(containerId),
       execTarget: (containerId) => this.deps.execTarget?.(containerId),
+      ...(deps.launchNestedWithImage
+        ? { launchWithImage: (request: NestedImageLaunch) => deps.launchNestedWithImage!(request) }
+        : {}),
       runtime: {
         launched: (chain, pid, directory) =>
           this.persist('nested container pid', (cp) => cp.writeRuntimeContainer(chain, pid, directory)),

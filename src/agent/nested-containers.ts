@@ -4,6 +4,9 @@
  * through the agent operator API. With the posix launcher each one is a plain process in its own
  * process group, with its sandbox at `<parent sandbox>/containers/<child id>`, stdout/stderr
  * files there and an environment of its own (section 1.4.2: nothing inherited from the agent).
+ * On an isolating agent a nested container runs inside its executor's container (nested-exec.ts),
+ * or, with an image of its own, as a container of its own in that image's rootfs that shares the
+ * executor container's namespaces (`launchWithImage`); other agents refuse images with the reason.
  *
  * A container's termination stays available to WAIT after it exited, until it is removed or its
  * root (the executor's container) is gone, as Mesos keeps the checkpointed `termination` file.
@@ -18,6 +21,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { create, isFieldSet } from '@bufbuild/protobuf';
 import type { Logger } from '../common/log.js';
+import type { NestedImageLaunch } from '../containerizer/containerizer.js';
 import type { ExecTarget } from '../containerizer/runtime/oci-exec.js';
 import {
   type CommandInfo,
@@ -65,6 +69,12 @@ export interface NestedContainerDeps {
    * containers are started in (runtime exec); undefined runs them as plain processes.
    */
   execTarget?(containerId: string): ExecTarget | undefined;
+  /**
+   * An isolating agent with an image provisioner: starts a nested container with an image of its
+   * own as a separate OCI container (containerizer.ts `launchNestedWithImage`); without it a
+   * nested container with an image is refused.
+   */
+  launchWithImage?(request: NestedImageLaunch): Promise<ExecutorProcess>;
   /** Records a running container's process (chain: root id first), and forgets it once ended. */
   runtime?: {
     launched(chain: readonly string[], pid: number, directory: string): void;
@@ -149,7 +159,14 @@ export function signalName(signal: number): NodeJS.Signals | undefined {
  * defaulting to the usual system path. The agent's and the executor's own variables stay out.
  */
 export function nestedEnvironment(sandbox: string, command: CommandInfo): Record<string, string> {
-  const env: Record<string, string> = { MESOS_SANDBOX: sandbox };
+  const env: Record<string, string> = { MESOS_SANDBOX: sandbox, ...commandVariables(command) };
+  if (env.PATH === undefined) env.PATH = DEFAULT_PATH;
+  return env;
+}
+
+/** The command's own environment variables (SECRET-typed ones skipped: no secret resolver). */
+export function commandVariables(command: CommandInfo): Record<string, string> {
+  const env: Record<string, string> = {};
   for (const variable of command.environment?.variables ?? []) {
     const secret =
       isFieldSet(variable, Environment_VariableSchema.field.type) &&
@@ -157,7 +174,6 @@ export function nestedEnvironment(sandbox: string, command: CommandInfo): Record
     if (secret || variable.secret) continue;
     env[variable.name] = variable.value;
   }
-  if (env.PATH === undefined) env.PATH = DEFAULT_PATH;
   return env;
 }
 
@@ -252,8 +268,25 @@ export class NestedContainers {
     if (container && container.type !== ContainerInfo_Type.MESOS) {
       throw new ContainerLaunchError('The provided ContainerInfo is not supported');
     }
-    if (container?.mesos?.image) {
-      throw new ContainerLaunchError('Container images are not supported by this agent');
+    const image = container?.mesos?.image;
+    if (image) {
+      if (!this.deps.launchWithImage) {
+        throw new ContainerLaunchError(
+          'Container images are not supported by this agent: a nested container with an image needs ' +
+            'an isolating agent with an image provisioner (--isolation with filesystem/linux, ' +
+            '--image_providers=docker)',
+        );
+      }
+      if (parent.parent) {
+        throw new ContainerLaunchError(
+          `Container images are supported for nested containers of an executor's container only (${parentKey} is nested)`,
+        );
+      }
+      if (options.session || container?.ttyInfo) {
+        throw new ContainerLaunchError(
+          'Container images are not supported for LAUNCH_NESTED_CONTAINER_SESSION or TTY containers by this agent',
+        );
+      }
     }
     if (!command) throw new ContainerLaunchError(`No command given for container ${key}`);
 
@@ -280,8 +313,18 @@ export class NestedContainers {
     let child: ExecutorProcess;
     try {
       mkdirSync(directory, { recursive: true, mode: 0o755 });
-      const target = this.deps.execTarget?.(rootKey);
-      if (target) {
+      const target = image ? undefined : this.deps.execTarget?.(rootKey);
+      if (image && this.deps.launchWithImage) {
+        // A container of its own in the image's rootfs, sharing its parent's pid/ipc/uts namespaces.
+        child = await this.deps.launchWithImage({
+          chain: containerChain(id),
+          sandbox: directory,
+          image,
+          command,
+          env: commandVariables(command),
+          containerInfo: container,
+        });
+      } else if (target) {
         // Inside the executor's container: a session inherits the container's own environment.
         const size = container?.ttyInfo?.windowSize;
         const attached = options.session === true || container?.ttyInfo !== undefined;

@@ -15,6 +15,7 @@ import type { OptionValues } from '../common/options.js';
 import { renderFlags } from '../common/options.js';
 import { defaultWorkDir } from '../common/paths.js';
 import { type Containerizer, createContainerizer } from '../containerizer/agent-wiring.js';
+import type { NestedImageLaunch } from '../containerizer/containerizer.js';
 import type { RootfsProvider } from '../containerizer/rootfs.js';
 import { ProcessCommandRunner } from '../executors/command-runner.js';
 import { HttpServer } from '../http/server.js';
@@ -304,6 +305,12 @@ export async function startAgent(
         : {}),
       ...(containerizer && !options.launch
         ? { execTarget: (containerId: string) => containerizer?.execTarget(containerId) }
+        : {}),
+      ...(containerizer?.runsNestedImages && !options.launch
+        ? {
+            launchNestedWithImage: (request: NestedImageLaunch) =>
+              containerizer!.launchNestedWithImage(request),
+          }
         : {}),
       ...(containerizer?.managesCgroups && !options.launch
         ? { containerUsage: (containerId: string) => containerizer!.usage(containerId) }

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ContainerLogger } from '../agent/container-logger.js';
 import {
   type ExecutorProcess,
@@ -31,7 +31,7 @@ import { isProcessAlive } from '../agent/recovered-process.js';
 import { volumePath, volumeRef } from '../agent/volumes.js';
 import type { Logger } from '../common/log.js';
 import { resourcesFromMessages } from '../resources/messages.js';
-import type { ContainerInfo, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
+import type { CommandInfo, ContainerInfo, Image, Resource } from '../wire/gen/mesos/v1/mesos_pb.js';
 import {
   findTini,
   HOSTED_TERMINAL_MARKER,
@@ -51,6 +51,7 @@ import {
   discoverToolbox,
   FilesystemLinuxIsolator,
   FilesystemPosixIsolator,
+  rootfsLaunch,
   type Toolbox,
 } from './isolators/filesystem.js';
 import {
@@ -66,7 +67,7 @@ import {
 import { CapabilitiesIsolator, RlimitsIsolator } from './isolators/linux.js';
 import { IpcNamespaceIsolator, PidNamespaceIsolator, UtsNamespaceIsolator } from './isolators/namespaces.js';
 import { DiskDuIsolator, PosixCpuIsolator, PosixMemIsolator } from './isolators/posix.js';
-import { launchFromImage } from './provisioner/launch.js';
+import { launchFromImage, mergeEnvironment } from './provisioner/launch.js';
 import { imageEnv, imageName, progressReporter, type RootfsProvider } from './rootfs.js';
 import { ensureHostRoot } from './runtime/host-root.js';
 import { type ExecTarget, readExecTarget } from './runtime/oci-exec.js';
@@ -78,7 +79,14 @@ import {
   type Shim,
   waitStatusFromRunExit,
 } from './runtime/oci-runtime.js';
-import { ALL_CAPABILITIES, composeSpec, type OciSpec } from './runtime/oci-spec.js';
+import {
+  ALL_CAPABILITIES,
+  composeSpec,
+  joinedNamespaces,
+  type OciCapabilities,
+  type OciRlimit,
+  type OciSpec,
+} from './runtime/oci-spec.js';
 
 /**
  * The command an image gives a command task (JSON CommandInfo: shell false, value, arguments with
@@ -135,6 +143,41 @@ interface PreparedContainer {
   spec: OciSpec;
 }
 
+/** A nested container with an image of its own (LAUNCH_NESTED_CONTAINER with `mesos.image`). */
+export interface NestedImageLaunch {
+  /** Its id chain: the executor's container, then its own id. */
+  chain: readonly string[];
+  /** Its host sandbox (`<parent sandbox>/containers/<id>`), bound at --sandbox_directory. */
+  sandbox: string;
+  image: Image;
+  command: CommandInfo;
+  /** The command's own environment variables (they win over the image's Env). */
+  env: Record<string, string>;
+  /** Its ContainerInfo (volumes). */
+  containerInfo?: ContainerInfo | undefined;
+  /** Limits of its own, in a cgroup below the parent's; none: only the parent's limits bound it. */
+  resources?: readonly Resource[] | undefined;
+}
+
+/** What recovery needs of a nested image container (`<root state dir>/containers/<id>/meta.json`). */
+interface NestedMeta {
+  chain: string[];
+  sandbox: string;
+  shimPid: number;
+  pid: number;
+}
+
+/**
+ * The provisioner takes container id chains (`[root, child]`: the child's rootfs is recorded and
+ * released below its root's); RootfsProvider's narrower type names top-level ids only.
+ */
+type ChainedRootfsProvider = {
+  provision(id: string | readonly string[], image: Image): ReturnType<RootfsProvider['provision']>;
+  destroy?(id: string | readonly string[]): Promise<void>;
+  recover?(live: readonly (string | readonly string[])[]): Promise<unknown>;
+  containerStarted?(id: string | readonly string[]): void;
+};
+
 function resourcesOf(
   list: readonly Resource[],
   workDir: string,
@@ -165,6 +208,9 @@ export class Containerizer {
   private readonly claimed = new Set<string>();
   private toolboxCache: Toolbox | undefined | null = null;
   private tiniCache: string | undefined | null = null;
+  /** Nested image containers started or found again by this agent → their shim's end. */
+  private readonly nestedShims = new Map<string, Promise<void>>();
+  private readonly nestedDestroys = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly options: ContainerizerOptions,
@@ -615,6 +661,9 @@ export class Containerizer {
   /** Kills what is left, cleans the isolators up (reverse), releases the rootfs, removes the state. */
   private async destroy(id: string, config?: ContainerConfig): Promise<void> {
     const errors: unknown[] = [];
+    // Its nested image containers first: their cgroups are below its own, their rootfses below its.
+    for (const child of this.nestedChildren(id))
+      await this.destroyNested([id, child]).catch((e: unknown) => errors.push(e));
     if (this.cgroups) await this.cgroups.killAll(id).catch((e: unknown) => errors.push(e));
     // `run` deletes its container when it ends: after a clean end (the shim wrote the exit code)
     // there is nothing left for the runtime to delete, and sparing that process matters at
@@ -639,6 +688,9 @@ export class Containerizer {
    */
   attach(sandbox: string, link?: LocalLinkFactory): ExecutorProcess | undefined {
     if (!this.runtime) return undefined;
+    // A nested container's sandbox is `<root sandbox>/containers/<id>`.
+    if (basename(dirname(sandbox)) === 'containers')
+      return this.attachNested([basename(dirname(dirname(sandbox))), basename(sandbox)]);
     const id = basename(sandbox);
     const dir = this.containerDir(id);
     let meta: Meta;
@@ -742,9 +794,18 @@ export class Containerizer {
   /** Destroys the containers of an earlier run that the agent did not claim (orphans). */
   async destroyUnclaimed(): Promise<string[]> {
     const orphans = await this.destroyUnclaimedContainers();
+    const roots = [...this.claimed, ...this.live.keys()].filter((id) => !orphans.includes(id));
+    // Nested image containers of live roots that nobody found again (ended while the agent was down).
+    const nested: string[][] = [];
+    for (const root of roots) {
+      for (const child of this.nestedChildren(root)) {
+        if (this.nestedShims.has(`${root}.${child}`)) nested.push([root, child]);
+        else await this.destroyNested([root, child]).catch(() => undefined);
+      }
+    }
     // Rootfses of containers nobody runs any more (an agent that died mid-launch) go too.
-    await this.options.rootfsProvider
-      ?.recover?.([...this.claimed, ...this.live.keys()].filter((id) => !orphans.includes(id)))
+    await (this.options.rootfsProvider as ChainedRootfsProvider | undefined)
+      ?.recover?.([...roots, ...nested])
       .catch((err: unknown) => this.options.log.warn({ err }, 'image rootfs recovery failed'));
     return orphans;
   }
@@ -769,6 +830,256 @@ export class Containerizer {
   execTarget(containerId: string): ExecTarget | undefined {
     if (!this.runtime || (!this.live.has(containerId) && !this.claimed.has(containerId))) return undefined;
     return readExecTarget(this.runtime, containerId, this.containerDir(containerId), this.hostRoot);
+  }
+
+  /** Whether `launchNestedWithImage` can work: the linux launcher, filesystem/linux and a provisioner. */
+  get runsNestedImages(): boolean {
+    return (
+      this.runtime !== undefined &&
+      this.cgroups !== undefined &&
+      this.options.plan.isolators.includes('filesystem/linux') &&
+      this.options.rootfsProvider !== undefined
+    );
+  }
+
+  /**
+   * Starts a nested container in a rootfs of its own image (a task of a task group with
+   * `container.mesos.image`): a separate OCI container (runtime id `<root>.<id>`) that joins the
+   * pid, ipc and uts namespaces of its executor container's init (and shares the host network),
+   * pivots into its own rootfs with its sandbox at --sandbox_directory, and has its cgroups below
+   * its parent's (`/<cgroups_root>/<root>/<id>`: the parent's limits bound it). It runs under a
+   * shim like its parent (it outlives an agent restart; its exit code is recorded); its state
+   * lives in the parent's state directory and goes with it. Throws with the reason when it cannot.
+   */
+  async launchNestedWithImage(request: NestedImageLaunch): Promise<ExecutorProcess> {
+    const { runtime, cgroups } = this;
+    const provider = this.options.rootfsProvider as ChainedRootfsProvider | undefined;
+    if (!runtime || !cgroups)
+      throw new Error(
+        'a container image needs the linux launcher (--isolation with filesystem/linux, as root)',
+      );
+    if (!this.options.plan.isolators.includes('filesystem/linux'))
+      throw new Error('a container image needs --isolation with filesystem/linux');
+    if (!provider) throw new Error('no image provisioner is configured on this agent (--image_providers)');
+    const chain = [...request.chain];
+    const [root, child, ...deeper] = chain;
+    if (root === undefined || child === undefined || deeper.length > 0)
+      throw new Error("an image is supported for a nested container of an executor's container only");
+    const parentPid = this.initPid(root);
+    if (parentPid === undefined) throw new Error(`the parent container ${root} is not running`);
+    const id = chain.join('.');
+    const dir = this.nestedDir(chain);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    try {
+      const provisioned = await provider.provision(chain, request.image);
+      const sandboxDirectory = this.options.sandboxDirectory ?? DEFAULT_SANDBOX_DIRECTORY;
+      const useImageConfig = this.options.plan.isolators.some(
+        (n) => n === 'docker/runtime' || n === 'appc/runtime',
+      );
+      const image = useImageConfig ? provisioned.config : undefined;
+      // Mesos' rules (provisioner/launch.ts): a shell command, an executable, or the image's
+      // Entrypoint/Cmd for `shell: false` without a value. The image's User is not honoured.
+      const launch = launchFromImage(
+        {
+          entrypoint: image?.entrypoint,
+          cmd: image?.cmd,
+          env: [],
+          workingDir: image?.workingDir,
+          user: undefined,
+        },
+        { shell: request.command.shell, value: request.command.value, arguments: request.command.arguments },
+        { image: imageName(request.image), sandboxDirectory },
+      );
+      const config: ContainerConfig = {
+        containerId: id,
+        sandbox: request.sandbox,
+        args: [...launch.argv],
+        env: {},
+        resources: resourcesOf(request.resources ?? [], this.options.workDir).resources,
+        containerInfo: request.containerInfo,
+        rootfs: provisioned.rootfs,
+        ...(image
+          ? { image: { env: imageEnv(image), ...(image.workingDir ? { workingDir: image.workingDir } : {}) } }
+          : {}),
+      };
+      const cgroupId = chain.join('/');
+      const spec = composeSpec(
+        {
+          args: config.args,
+          env: {},
+          cwd: sandboxDirectory,
+          cgroupsPath: cgroups.cgroupsPath(cgroupId),
+          capabilities: ALL_CAPABILITIES,
+        },
+        [
+          { name: 'filesystem/linux', info: rootfsLaunch(config, sandboxDirectory, undefined) },
+          { name: 'cgroups', info: await cgroups.prepare({ ...config, containerId: cgroupId }) },
+        ],
+      );
+      spec.process.env = Object.entries(
+        mergeEnvironment(config.image?.env, { MESOS_SANDBOX: sandboxDirectory }, request.env),
+      ).map(([k, v]) => `${k}=${v}`);
+      spec.linux.namespaces = joinedNamespaces(parentPid, ['pid', 'ipc', 'uts']);
+      // As a nested container run inside its parent: the parent's user and security settings.
+      Object.assign(spec.process, this.parentProcessSettings(root));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+      const io = await this.options.logger({
+        program: {
+          file: launch.executable,
+          args: launch.argv.slice(1),
+          argv0: launch.argv[0] ?? launch.executable,
+        },
+        sandbox: request.sandbox,
+        env: {},
+      });
+      let shim: Shim;
+      try {
+        shim = await runtime.runShim(id, dir, dir, io);
+      } finally {
+        io.release();
+      }
+      const meta: NestedMeta = { chain, sandbox: request.sandbox, shimPid: shim.shimPid, pid: shim.pid };
+      writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+      this.nestedShims.set(id, shim.exited);
+      provider.containerStarted?.(chain);
+      this.options.log.debug({ containerId: id, pid: shim.pid }, 'nested image container started');
+      return this.nestedProcess(chain, shim.pid, shim.exited);
+    } catch (err) {
+      await this.destroyNested(chain).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The state directory of a nested image container: below its root's, so it goes with it. */
+  private nestedDir(chain: readonly string[]): string {
+    const [root = '', ...rest] = chain;
+    return join(this.containerDir(root), ...rest.flatMap((c) => ['containers', c]));
+  }
+
+  /** The nested image containers recorded below executor container `root`. */
+  private nestedChildren(root: string): string[] {
+    try {
+      return readdirSync(join(this.containerDir(root), 'containers'));
+    } catch {
+      return [];
+    }
+  }
+
+  /** The host pid of a live container's init, or undefined. */
+  private initPid(containerId: string): number | undefined {
+    if (!this.live.has(containerId) && !this.claimed.has(containerId)) return undefined;
+    const pid = readPid(join(this.containerDir(containerId), 'pid'));
+    return pid !== undefined && isProcessAlive(pid) ? pid : undefined;
+  }
+
+  /** user, capabilities, rlimits and noNewPrivileges of a container's process (its config.json). */
+  private parentProcessSettings(containerId: string): Partial<OciSpec['process']> {
+    let parent: Partial<OciSpec['process']> | undefined;
+    try {
+      parent = (
+        JSON.parse(readFileSync(join(this.containerDir(containerId), 'config.json'), 'utf8')) as OciSpec
+      ).process;
+    } catch {
+      return {};
+    }
+    const out: Partial<OciSpec['process']> = {};
+    if (parent?.user) out.user = parent.user;
+    if (parent?.capabilities) out.capabilities = parent.capabilities as OciCapabilities;
+    if (parent?.rlimits) out.rlimits = parent.rlimits as OciRlimit[];
+    if (parent?.noNewPrivileges !== undefined) out.noNewPrivileges = parent.noNewPrivileges;
+    return out;
+  }
+
+  /** The agent's view of a nested image container: its end (once destroyed) and signals. */
+  private nestedProcess(chain: readonly string[], pid: number, ended: Promise<void>): ExecutorProcess {
+    const dir = this.nestedDir(chain);
+    const cgroupId = chain.join('/');
+    let done = false;
+    const exited = ended.then(async () => {
+      done = true;
+      const code = readExitCode(dir);
+      await this.destroyNested(chain).catch((err: unknown) =>
+        this.options.log.warn({ err, containerId: chain.join('.') }, 'nested container cleanup failed'),
+      );
+      return code === undefined ? undefined : waitStatusFromRunExit(code);
+    });
+    return {
+      pid,
+      exited,
+      get hasExited() {
+        return done;
+      },
+      signal: (s) => {
+        if (done) return;
+        if (s === 'SIGKILL') void this.cgroups?.killAll(cgroupId);
+        try {
+          process.kill(pid, s);
+        } catch {
+          // gone
+        }
+      },
+    };
+  }
+
+  /** After an agent restart: a nested image container found again by its state, or undefined. */
+  private attachNested(chain: string[]): ExecutorProcess | undefined {
+    const dir = this.nestedDir(chain);
+    let meta: NestedMeta;
+    try {
+      meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as NestedMeta;
+    } catch {
+      return undefined; // not an image container (those run inside their parent)
+    }
+    const ended = new Promise<void>((resolve) => {
+      const check = () => readExitCode(dir) !== undefined || !isProcessAlive(meta.shimPid);
+      if (check()) return resolve();
+      const timer = setInterval(() => {
+        if (!check()) return;
+        clearInterval(timer);
+        resolve();
+      }, this.options.recoveredPollMs ?? 250);
+      timer.unref();
+    });
+    this.nestedShims.set(chain.join('.'), ended);
+    this.options.log.info({ containerId: chain.join('.'), pid: meta.pid }, 'nested container found again');
+    return this.nestedProcess(chain, meta.pid, ended);
+  }
+
+  /** Kills a nested image container, waits for its shim, removes its cgroups, rootfs and state. */
+  private destroyNested(chain: readonly string[]): Promise<void> {
+    const id = chain.join('.');
+    const running = this.nestedDestroys.get(id);
+    if (running) return running;
+    const done = this.destroyNestedNow(chain).finally(() => {
+      this.nestedDestroys.delete(id);
+      this.nestedShims.delete(id);
+    });
+    this.nestedDestroys.set(id, done);
+    return done;
+  }
+
+  private async destroyNestedNow(chain: readonly string[]): Promise<void> {
+    const id = chain.join('.');
+    const dir = this.nestedDir(chain);
+    const cgroupId = chain.join('/');
+    const errors: unknown[] = [];
+    if (this.cgroups) await this.cgroups.killAll(cgroupId).catch((e: unknown) => errors.push(e));
+    // Its init is gone now: the runtime ends (and deletes the container), then the shim.
+    const shim = this.nestedShims.get(id);
+    if (shim) await Promise.race([shim, new Promise((r) => setTimeout(r, 5_000).unref())]);
+    if (this.runtime && existsSync(join(dir, 'config.json')) && readExitCode(dir) === undefined)
+      await this.runtime.delete(id, true).catch((e: unknown) => errors.push(e));
+    if (this.cgroups) await this.cgroups.cleanup(cgroupId).catch((e: unknown) => errors.push(e));
+    await (this.options.rootfsProvider as ChainedRootfsProvider | undefined)
+      ?.destroy?.(chain)
+      .catch((e: unknown) => errors.push(e));
+    await rm(dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
+    if (errors.length > 0)
+      this.options.log.warn(
+        { containerId: id, errors: errors.map(String) },
+        'nested container cleanup was not clean',
+      );
   }
 
   /** The agent stops: what the rootfs provider keeps for later launches goes (spare rootfses). */

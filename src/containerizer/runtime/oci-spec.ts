@@ -267,3 +267,14 @@ export const DEFAULT_CAPABILITIES = [
   'CAP_KILL',
   'CAP_AUDIT_WRITE',
 ] as const;
+
+/**
+ * A nested container's namespaces: a mount namespace of its own (it pivots into its own rootfs)
+ * and the listed ones of process `pid` (its parent container's init) joined by path.
+ */
+export function joinedNamespaces(
+  pid: number,
+  join: readonly Exclude<NamespaceType, 'mount'>[],
+): { type: NamespaceType; path?: string }[] {
+  return [{ type: 'mount' }, ...join.map((type) => ({ type, path: `/proc/${pid}/ns/${type}` }))];
+}

@@ -167,17 +167,6 @@ interface NestedMeta {
   pid: number;
 }
 
-/**
- * The provisioner takes container id chains (`[root, child]`: the child's rootfs is recorded and
- * released below its root's); RootfsProvider's narrower type names top-level ids only.
- */
-type ChainedRootfsProvider = {
-  provision(id: string | readonly string[], image: Image): ReturnType<RootfsProvider['provision']>;
-  destroy?(id: string | readonly string[]): Promise<void>;
-  recover?(live: readonly (string | readonly string[])[]): Promise<unknown>;
-  containerStarted?(id: string | readonly string[]): void;
-};
-
 function resourcesOf(
   list: readonly Resource[],
   workDir: string,
@@ -786,7 +775,7 @@ export class Containerizer {
       cwd: hosted.meta.cwd,
       init: hosted.meta.init,
       log: this.options.log.child({ component: 'hosted-executor', containerId: proc.containerId }),
-      resume: { task: hosted.task, container, user: hosted.meta.user },
+      resume: { task: hosted.task, container, user: hosted.meta.user, startedAt: hosted.meta.startedAt },
       link,
     });
   }
@@ -804,7 +793,7 @@ export class Containerizer {
       }
     }
     // Rootfses of containers nobody runs any more (an agent that died mid-launch) go too.
-    await (this.options.rootfsProvider as ChainedRootfsProvider | undefined)
+    await this.options.rootfsProvider
       ?.recover?.([...roots, ...nested])
       .catch((err: unknown) => this.options.log.warn({ err }, 'image rootfs recovery failed'));
     return orphans;
@@ -853,7 +842,7 @@ export class Containerizer {
    */
   async launchNestedWithImage(request: NestedImageLaunch): Promise<ExecutorProcess> {
     const { runtime, cgroups } = this;
-    const provider = this.options.rootfsProvider as ChainedRootfsProvider | undefined;
+    const provider = this.options.rootfsProvider;
     if (!runtime || !cgroups)
       throw new Error(
         'a container image needs the linux launcher (--isolation with filesystem/linux, as root)',
@@ -1071,9 +1060,7 @@ export class Containerizer {
     if (this.runtime && existsSync(join(dir, 'config.json')) && readExitCode(dir) === undefined)
       await this.runtime.delete(id, true).catch((e: unknown) => errors.push(e));
     if (this.cgroups) await this.cgroups.cleanup(cgroupId).catch((e: unknown) => errors.push(e));
-    await (this.options.rootfsProvider as ChainedRootfsProvider | undefined)
-      ?.destroy?.(chain)
-      .catch((e: unknown) => errors.push(e));
+    await this.options.rootfsProvider?.destroy?.(chain).catch((e: unknown) => errors.push(e));
     await rm(dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
     if (errors.length > 0)
       this.options.log.warn(

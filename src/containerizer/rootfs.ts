@@ -5,6 +5,9 @@
  * prepared directories by image name (tests, benchmarks, a pre-unpacked rootfs).
  */
 import type { Image } from '../wire/gen/mesos/v1/mesos_pb.js';
+import type { ContainerRef } from './provisioner/provisioner.js';
+
+export type { ContainerRef };
 
 /** Image config facts the launch uses (docker/runtime): Env, WorkingDir, Entrypoint, Cmd. */
 export interface ImageRuntimeConfig {
@@ -26,16 +29,16 @@ export interface PullProgress {
 
 export interface RootfsProvider {
   provision(
-    containerId: string,
+    containerId: ContainerRef,
     image: Image,
     options?: { onProgress?: (progress: PullProgress) => void },
   ): Promise<{ rootfs: string; config?: ImageRuntimeConfig | undefined }>;
   /** Releases what provision made (unmount, remove); unknown ids are fine. */
-  destroy?(containerId: string): Promise<void>;
+  destroy?(containerId: ContainerRef): Promise<void>;
   /** After an agent restart: releases the rootfses of every container not in `live`. */
-  recover?(live: readonly string[]): Promise<unknown>;
+  recover?(live: readonly ContainerRef[]): Promise<unknown>;
   /** The container of a provisioned rootfs has started (a good time for background work). */
-  containerStarted?(containerId: string): void;
+  containerStarted?(containerId: ContainerRef): void;
   /** The agent stops: releases what the provider keeps for later launches (spare rootfses). */
   close?(): Promise<void>;
 }
@@ -79,7 +82,7 @@ export class DirectoryRootfsProvider implements RootfsProvider {
   constructor(
     private readonly images: ReadonlyMap<string, { rootfs: string; config?: ImageRuntimeConfig }>,
   ) {}
-  async provision(_containerId: string, image: Image) {
+  async provision(_containerId: ContainerRef, image: Image) {
     const found = this.images.get(imageName(image));
     if (!found) throw new Error(`unknown image '${imageName(image)}'`);
     return found;

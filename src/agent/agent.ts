@@ -839,8 +839,15 @@ export class Agent {
     });
     try {
       const user = await this.executorUser(framework, executor);
-      if (this.deps.launchGate) executor.releaseLaunchSlot = await this.deps.launchGate.acquire();
+      const gate = this.deps.launchGate;
       executor.process = await this.deps.launch({
+        ...(gate
+          ? {
+              admit: async () => {
+                executor.releaseLaunchSlot = await gate.acquire();
+              },
+            }
+          : {}),
         ...(user ? { user } : {}),
         program,
         sandbox: executor.directory,

@@ -4,7 +4,9 @@
  * Each executor is a Node process whose start costs ≈ 0.2 CPU-seconds (src/containerizer/README.md,
  * "Launch latency"). Started all together, 64 of them share 2 CPUs fairly and none subscribes for
  * ≈ 8 s; admitted a few at a time they finish in order, at the same total CPU cost, so tasks
- * complete steadily instead of all at the end. First come, first served.
+ * complete steadily instead of all at the end. First come, first served. The launcher asks for a
+ * slot (`LaunchSpec.admit`) right before it starts an executor process; a command executor the
+ * containerizer hosts in the agent boots nothing and takes none.
  */
 export class LaunchGate {
   private active = 0;

@@ -36,6 +36,12 @@ export interface LaunchSpec {
   user?: { name: string; uid: number; gid: number } | undefined;
   /** Progress before the executor runs (image pulls), reported as TASK_STARTING messages. */
   progress?: (message: string) => void;
+  /**
+   * Awaited right before an executor *process* is started (the agent's launch gate: executors
+   * booting at once are bounded). Not called for an executor the launcher hosts in the agent,
+   * which boots nothing. A launcher that does not call it is not gated.
+   */
+  admit?: () => Promise<void>;
 }
 
 /** Connects an executor that runs inside the agent process to the agent (local-executor-link.ts). */

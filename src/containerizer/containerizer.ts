@@ -377,6 +377,7 @@ export class Containerizer {
     await prepareAll(this.isolators, config);
     let child: ExecutorProcess;
     try {
+      await spec.admit?.();
       child = await launchExecutor(spec, this.options.logger);
     } catch (err) {
       await cleanupAll(this.isolators, config.containerId).catch(() => undefined);
@@ -465,6 +466,12 @@ export class Containerizer {
     }
     const prepared = await this.prepareContainer(config);
     if (spec.user) prepared.spec.process.user = { uid: spec.user.uid, gid: spec.user.gid };
+    try {
+      await spec.admit?.();
+    } catch (err) {
+      await this.destroy(config.containerId, config).catch(() => undefined);
+      throw err;
+    }
     const started = await this.runContainer(spec, prepared);
     return this.watchStarted(prepared, started);
   }

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { pino } from 'pino';
 import { Agent, type AgentConfig, type AgentDeps } from '../../../src/agent/agent.js';
+import { LaunchGate } from '../../../src/agent/launch-gate.js';
 import type { ExecutorProcess, LaunchSpec } from '../../../src/agent/launcher.js';
 import { ManualClock } from '../../../src/common/clock.js';
 import type { RecordStream, StreamCloseReason } from '../../../src/http/responses.js';
@@ -165,6 +166,55 @@ describe('Agent (fake I/O)', () => {
     const found = agent.lookupExecutor('fw', 't1');
     assert.ok(found.kind === 'found');
     assert.equal(found.executor.info.name, "Command Executor (Task: t1) (Command: sh -c 'sleep 1')");
+  });
+
+  it('gates executor processes (admit) until they subscribe; a launch that hosts its executor takes no slot', async () => {
+    const gate = new LaunchGate(1);
+    const admitted: string[] = [];
+    const processLaunch = harness(
+      {},
+      {
+        launchGate: gate,
+        launch: async (spec) => {
+          await spec.admit?.();
+          admitted.push(spec.env.MESOS_EXECUTOR_ID ?? '');
+          return new FakeProcess(2000 + admitted.length);
+        },
+      },
+    );
+    processLaunch.agent.runTask(framework, commandTask('p1'));
+    processLaunch.agent.runTask(framework, commandTask('p2'));
+    await flush();
+    assert.deepEqual(admitted, ['p1'], 'the second executor process waits for the slot');
+    const found = processLaunch.agent.lookupExecutor('fw', 'p1');
+    assert.ok(found.kind === 'found');
+    processLaunch.agent.subscribe(
+      found.framework,
+      found.executor,
+      create(Call_SubscribeSchema, {}),
+      new MemoryStream(),
+      'application/json',
+    );
+    await flush();
+    assert.deepEqual(admitted, ['p1', 'p2'], 'a subscribed executor gives its slot back');
+
+    // A launcher that hosts the executor (no process to boot) never asks: nothing waits.
+    const hostedGate = new LaunchGate(1);
+    const hosted: string[] = [];
+    const hostedLaunch = harness(
+      {},
+      {
+        launchGate: hostedGate,
+        launch: async (spec) => {
+          hosted.push(spec.env.MESOS_EXECUTOR_ID ?? '');
+          return new FakeProcess(3000 + hosted.length);
+        },
+      },
+    );
+    for (const id of ['h1', 'h2', 'h3']) hostedLaunch.agent.runTask(framework, commandTask(id));
+    await flush();
+    assert.deepEqual(hosted, ['h1', 'h2', 'h3']);
+    assert.equal(hostedGate.booting, 0);
   });
 
   it('destroys an executor that does not subscribe in time and fails its task', async () => {

@@ -1,5 +1,5 @@
 /**
- * Real `strata` processes for integration tests: spawned from bin/strata.js on loopback, with
+ * Real `strata` processes for integration tests: spawned from bin/strata.cjs on loopback, with
  * their logs kept for failure messages, and always killed when the test ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const STRATA_BIN = join(REPO_ROOT, 'bin', 'strata.js');
+export const STRATA_BIN = join(REPO_ROOT, 'bin', 'strata.cjs');
 
 /** A port that was free a moment ago (the kernel does not hand it out again right away). */
 export function freePort(): Promise<number> {

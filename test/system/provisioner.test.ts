@@ -152,6 +152,60 @@ async function startTokenFront(
   return state;
 }
 
+/**
+ * A proxy in front of the registry that cuts the first answer for each blob halfway (status and
+ * headers sent, then half the body, then the connection closed); later requests, Range ones
+ * included, pass through. Records what it cut and the Range headers it saw.
+ */
+async function startCuttingProxy(
+  upstream: string,
+): Promise<{ host: string; server: Server; cut: Set<string>; ranges: string[]; partial: number }> {
+  const state = {
+    host: '',
+    server: undefined as unknown as Server,
+    cut: new Set<string>(),
+    ranges: [] as string[],
+    partial: 0,
+  };
+  state.server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
+    if (blob && req.headers.range) state.ranges.push(`${blob} ${req.headers.range}`);
+    const cutThis = blob !== undefined && !state.cut.has(blob);
+    if (cutThis) state.cut.add(blob);
+    const up = httpRequest(
+      {
+        host: '127.0.0.1',
+        port: Number(upstream.split(':')[1]),
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: upstream },
+      },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (ur.statusCode === 206) state.partial++;
+        const length = Number(ur.headers['content-length']);
+        if (!cutThis || ur.statusCode !== 200 || !(length > 1)) return void ur.pipe(res);
+        const limit = Math.floor(length / 2);
+        let sent = 0;
+        ur.on('data', (chunk: Buffer) => {
+          if (sent >= limit) return;
+          const part = chunk.subarray(0, limit - sent);
+          sent += part.length;
+          if (sent < limit) return void res.write(part);
+          ur.destroy();
+          res.write(part, () => setTimeout(() => res.socket?.destroy(), 10));
+        });
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => state.server.listen(0, '127.0.0.1', r));
+  state.host = `127.0.0.1:${(state.server.address() as AddressInfo).port}`;
+  return state;
+}
+
 /** type, mode, owner, size, link target, rdev, xattrs and hardlink groups of every path. */
 function treeManifest(root: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -458,6 +512,33 @@ describe('provisioner (real registry, umoci-built images)', { skip }, () => {
     assert.ok(front.tokenRequests >= 1);
     const anonymous = await provisioner({ dockerRegistry: `http://${front.host}` });
     await assert.rejects(anonymous.pull('strata/cfg'), (e: StrataError) => e.code === 'IMAGE_AUTH_FAILED');
+  });
+
+  it('resumes layer downloads that break midway (a proxy cuts the first answer of each blob): identical rootfs', async () => {
+    const cutter = await startCuttingProxy(registry.host);
+    try {
+      const p = await provisioner({ dockerRegistry: `http://${cutter.host}` });
+      const progress: LayerProgress[] = [];
+      const info = await p.provision('cut', 'strata/rich', { onProgress: (e) => progress.push(e) });
+      assertSameTree(info.rootfs, join(reference, 'rootfs'));
+      // The config and the three layers were cut; each layer went on from where it broke.
+      assert.equal(cutter.cut.size, 4, `${[...cutter.cut]}`);
+      const resumed = new Set(cutter.ranges.map((r) => r.split(' ')[0]));
+      assert.equal(resumed.size, 3, `Range requests: ${cutter.ranges}`);
+      for (const r of cutter.ranges) assert.match(r, / bytes=[1-9]\d*-$/);
+      assert.equal(cutter.partial, cutter.ranges.length, 'the registry answered each Range with 206');
+      for (const layer of resumed) {
+        const events = progress.filter((e) => e.layer === layer && e.state === 'pulling');
+        for (const [i, e] of events.entries())
+          if (i > 0) assert.ok(e.bytes >= (events[i - 1] as LayerProgress).bytes, 'progress never goes back');
+        const done = progress.find((e) => e.layer === layer && e.state === 'done');
+        assert.ok(done && done.total !== undefined && done.bytes === done.total, `${layer} done in full`);
+      }
+      await p.destroy('cut');
+    } finally {
+      cutter.server.closeAllConnections();
+      cutter.server.close();
+    }
   });
 
   it('de-duplicates concurrent pulls of the same image', async () => {

@@ -123,12 +123,12 @@ class Archive {
   }
 
   stream(name: string): LayerSource['open'] {
-    return async () => {
+    return async (_signal, offset = 0) => {
       const m = this.member(name);
       if (!m) fail('IMAGE_ARCHIVE_INVALID', { path: this.path, detail: `no member '${name}'` });
-      if (m.size === 0) return createReadStream('/dev/null');
+      if (m.size <= offset) return createReadStream('/dev/null');
       return createReadStream(this.path, {
-        start: m.offset,
+        start: m.offset + offset,
         end: m.offset + m.size - 1,
         highWaterMark: 256 * 1024,
       });

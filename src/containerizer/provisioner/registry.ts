@@ -3,10 +3,11 @@
  * indexes resolved to the agent's platform, Bearer token auth (challenge → token endpoint) and Basic
  * auth from `--docker_config`, redirects followed by hand (the Authorization header is dropped when
  * a redirect leaves the registry's origin, e.g. for pre-signed storage URLs), and retries with
- * exponential backoff on network errors, 429 and 5xx.
+ * exponential backoff on network errors, 429 and 5xx. Layer blobs open at an offset (`Range`), so
+ * the store resumes a download that broke midway.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { fail, StrataError } from '../../common/errors.js';
 import { basicHeader, type Challenge, type Credential, parseChallenges } from './auth.js';
 import {
@@ -35,7 +36,11 @@ export interface RegistryClientOptions {
   readonly insecureRegistries?: readonly string[];
   readonly fetch?: typeof fetch;
   readonly userAgent?: string;
-  /** Per-request timeout for headers, ms; default 30 s. */
+  /**
+   * Per-request timeout, ms; default 30 s. Manifests and configs must arrive whole within it; a
+   * layer blob must answer within it, then its body may take as long as it takes but is cut (and
+   * resumed by the store) when no byte arrives for that long while it is being read.
+   */
   readonly timeoutMs?: number;
 }
 
@@ -125,8 +130,10 @@ export class RegistryClient implements ImageSource {
       digest: d.digest,
       size: d.size,
       compression: layerCompression(d.mediaType, image, index),
-      open: async (signal) => {
-        const res = await this.blobResponse(ref, d, image, signal);
+      retry: { attempts: this.attempts, backoffMs: this.backoffMs },
+      open: async (signal, offset = 0) => {
+        const range = offset > 0 ? `bytes=${offset}-` : undefined;
+        const res = await this.blobResponse(ref, d, image, signal, range, true);
         if (!res.body)
           fail('IMAGE_REGISTRY_ERROR', {
             registry: ref.registry,
@@ -135,7 +142,21 @@ export class RegistryClient implements ImageSource {
             image,
             detail: 'empty body',
           });
-        return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+        const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+        if (offset === 0) return body;
+        if (res.status === 206) {
+          // The part must start where we asked; anything else is not resumable (a plain error: the
+          // store tries again).
+          const contentRange = res.headers.get('content-range') ?? '';
+          const start = /^bytes (\d+)-/.exec(contentRange)?.[1];
+          if (start === undefined || Number(start) !== offset) {
+            body.destroy();
+            throw new Error(`asked for bytes ${offset}- of ${d.digest}, got Content-Range '${contentRange}'`);
+          }
+          return body;
+        }
+        // The server ignored Range (200, the whole blob): drop what the store already has.
+        return pipeline(body, skipBytes(offset), () => {});
       },
     };
   }
@@ -146,8 +167,13 @@ export class RegistryClient implements ImageSource {
     image: string,
   ): Promise<{ bytes: Buffer; digest: string; parsed: ParsedManifest }> {
     const url = `${this.baseUrl(ref.registry)}/v2/${ref.repository}/manifests/${tagOrDigest}`;
-    const res = await this.request(ref, url, { accept: MANIFEST_ACCEPT }, image, 'manifest');
-    const bytes = await readLimited(res, MAX_MANIFEST, image);
+    const { res, bytes } = await this.readWhole(
+      ref,
+      () => this.request(ref, url, { accept: MANIFEST_ACCEPT }, image, 'manifest'),
+      MAX_MANIFEST,
+      image,
+      `manifest ${tagOrDigest}`,
+    );
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const expected = tagOrDigest.startsWith('sha256:')
       ? tagOrDigest
@@ -167,11 +193,46 @@ export class RegistryClient implements ImageSource {
     image: string,
     what: string,
   ): Promise<Buffer> {
-    const res = await this.blobResponse(ref, d, image);
-    const bytes = await readLimited(res, Math.max(d.size, MAX_MANIFEST), image);
+    const { bytes } = await this.readWhole(
+      ref,
+      () => this.blobResponse(ref, d, image),
+      Math.max(d.size, MAX_MANIFEST),
+      image,
+      what,
+    );
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (actual !== d.digest) fail('IMAGE_DIGEST_MISMATCH', { what, image, expected: d.digest, actual });
     return bytes;
+  }
+
+  /** A small document read whole; a body that breaks is fetched again (attempts, backoff). */
+  private async readWhole(
+    ref: ImageReference & { registry: string },
+    get: () => Promise<Response>,
+    limit: number,
+    image: string,
+    what: string,
+  ): Promise<{ res: Response; bytes: Buffer }> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.attempts; attempt++) {
+      if (attempt > 1) await sleep(this.backoffMs * 2 ** (attempt - 2) * (0.75 + Math.random() / 2));
+      const res = await get();
+      try {
+        return { res, bytes: await readLimited(res, limit, image) };
+      } catch (e) {
+        if (e instanceof StrataError) throw e;
+        lastError = e;
+      }
+    }
+    const message = lastError instanceof Error ? lastError.message : String(lastError);
+    const cause =
+      lastError instanceof Error && lastError.cause instanceof Error ? lastError.cause.message : '';
+    return fail('IMAGE_REGISTRY_UNREACHABLE', {
+      registry: ref.registry,
+      image,
+      attempts: this.attempts,
+      detail: `the body of ${what} broke: ${cause ? `${message}: ${cause}` : message}`,
+    });
   }
 
   private async blobResponse(
@@ -179,16 +240,19 @@ export class RegistryClient implements ImageSource {
     d: Descriptor,
     image: string,
     signal?: AbortSignal,
+    range?: string,
+    idleBody = false,
   ): Promise<Response> {
     const url = `${this.baseUrl(ref.registry)}/v2/${ref.repository}/blobs/${d.digest}`;
+    const headers = { ...(range ? { range } : {}), ...(idleBody ? { idleBody } : {}) };
     try {
-      return await this.request(ref, url, {}, image, `blob ${d.digest}`, signal);
+      return await this.request(ref, url, headers, image, `blob ${d.digest}`, signal);
     } catch (e) {
       // Non-distributable ("foreign") layers live at the URLs the manifest lists.
       if (!d.urls?.length || !(e instanceof StrataError)) throw e;
       for (const u of d.urls) {
         try {
-          return await this.request(ref, u, {}, image, `blob ${d.digest}`, signal, false);
+          return await this.request(ref, u, headers, image, `blob ${d.digest}`, signal, false);
         } catch {}
       }
       throw e;
@@ -202,7 +266,7 @@ export class RegistryClient implements ImageSource {
   async request(
     ref: ImageReference & { registry: string },
     url: string,
-    headers: { accept?: string },
+    headers: { accept?: string; range?: string; idleBody?: boolean },
     image: string,
     what: string,
     signal?: AbortSignal,
@@ -217,8 +281,13 @@ export class RegistryClient implements ImageSource {
         const auth = useAuth ? await this.authorization(ref, image) : undefined;
         res = await this.follow(
           url,
-          { ...(headers.accept ? { accept: headers.accept } : {}), ...(auth ? { authorization: auth } : {}) },
+          {
+            ...(headers.accept ? { accept: headers.accept } : {}),
+            ...(headers.range ? { range: headers.range } : {}),
+            ...(auth ? { authorization: auth } : {}),
+          },
           signal,
+          headers.idleBody,
         );
       } catch (e) {
         if (e instanceof StrataError || signal?.aborted) throw e;
@@ -269,12 +338,17 @@ export class RegistryClient implements ImageSource {
     });
   }
 
-  /** GET with manual redirects; Authorization only goes to the origin it was meant for. */
+  /**
+   * GET with manual redirects; Authorization only goes to the origin it was meant for. The timeout
+   * covers the whole exchange, or with `idleBody` the headers and then each wait for body bytes.
+   */
   private async follow(
     url: string,
     headers: Record<string, string>,
     signal?: AbortSignal,
+    idleBody = false,
   ): Promise<Response> {
+    const ms = this.options.timeoutMs ?? 30_000;
     let current = new URL(url);
     const origin = current.origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -283,18 +357,25 @@ export class RegistryClient implements ImageSource {
         ...headers,
       };
       if (current.origin !== origin) delete h.authorization;
-      const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
-      const res = await this.fetchFn(current, {
-        headers: h,
-        redirect: 'manual',
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
+      const deadline = new AbortController();
+      const timeout = idleBody ? deadline.signal : AbortSignal.timeout(ms);
+      const timer = idleBody ? setTimeout(() => deadline.abort(timeoutError(ms, 'answer')), ms) : undefined;
+      let res: Response;
+      try {
+        res = await this.fetchFn(current, {
+          headers: h,
+          redirect: 'manual',
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+      } finally {
+        clearTimeout(timer);
+      }
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel().catch(() => {});
         current = new URL(res.headers.get('location') as string, current);
         continue;
       }
-      return res;
+      return idleBody && res.body ? withIdleTimeout(res, deadline, ms) : res;
     }
     throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`);
   }
@@ -384,6 +465,52 @@ async function readLimited(res: Response, limit: number, image: string): Promise
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);
+}
+
+function timeoutError(ms: number, what: string): Error {
+  return new DOMException(`no ${what} from the registry within ${ms} ms`, 'TimeoutError');
+}
+
+/**
+ * The response with a body that fails (aborting the fetch) when a read waits `ms` for bytes; no
+ * clock runs while nobody reads (a slow unpack is not a stalled registry).
+ */
+function withIdleTimeout(res: Response, deadline: AbortController, ms: number): Response {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const timer = setTimeout(() => deadline.abort(timeoutError(ms, 'layer bytes')), ms);
+        try {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/** Drops the first `count` bytes of a stream (a resume answered with the whole blob). */
+function skipBytes(count: number): Transform {
+  let left = count;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        cb();
+        return;
+      }
+      const rest = left > 0 ? chunk.subarray(left) : chunk;
+      left = 0;
+      cb(null, rest);
+    },
+  });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -8,8 +8,14 @@ export interface LayerSource {
   readonly digest: string | undefined;
   readonly size: number | undefined;
   readonly compression: Compression | 'sniff';
-  /** A fresh stream of the blob each call (retries reopen). */
-  open(signal?: AbortSignal): Promise<Readable>;
+  /**
+   * A fresh stream of the blob each call (retries reopen), from byte `offset` on (default 0): a
+   * broken download is resumed where it broke. The stream yields the blob's bytes from `offset`
+   * exactly, however the source gets them (HTTP Range, or skipping).
+   */
+  open(signal?: AbortSignal, offset?: number): Promise<Readable>;
+  /** How often and how patiently a broken stream is reopened (the registry client's settings). */
+  readonly retry?: { readonly attempts: number; readonly backoffMs: number };
 }
 
 export interface ResolvedImage {

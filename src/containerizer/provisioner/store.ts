@@ -9,11 +9,14 @@
  *   gc/<random>/                  layers being collected
  *
  * Pulls of the same reference share one promise; so do unpacks of the same layer (by diff_id).
+ * A layer download that breaks midway is resumed from the byte it broke at (`ResumingReader`), into
+ * the same digest/decompress/unpack pipeline.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { finished, Readable } from 'node:stream';
 import { fail, StrataError } from '../../common/errors.js';
 import { type ImageConfig, parseImageConfig } from './manifest.js';
 import { formatReference, type ImageReference, parseReference } from './reference.js';
@@ -54,8 +57,168 @@ export interface StoreOptions {
   readonly defaultRegistry: string;
   /** Layers downloaded at once per image (default 3, as docker). */
   readonly maxConcurrentDownloads?: number;
-  /** Attempts per layer when the transfer breaks (default 3); verification failures never retry. */
+  /**
+   * Attempts per layer when it fails before its download could be resumed (default 3), e.g. the
+   * first request; verification failures never retry.
+   */
   readonly layerAttempts?: number;
+  /**
+   * Tries to reopen a layer download that broke, in a row without a new byte (default: the
+   * source's `retry.attempts`, else 4); backoff from the source's `retry.backoffMs` (else 200 ms).
+   */
+  readonly layerResumeAttempts?: number;
+  readonly layerResumeBackoffMs?: number;
+}
+
+export interface ResumeOptions {
+  /** A stream of the blob from byte `offset` on. */
+  readonly open: (offset: number, signal?: AbortSignal) => Promise<Readable>;
+  /** The stream from byte 0, already open (else the reader opens it). */
+  readonly first?: Readable;
+  /** Bytes the blob has; a stream that ends short of it broke. Undefined: an end is the end. */
+  readonly size: number | undefined;
+  /** Reopens in a row that bring no new byte before giving up (a try that brings bytes resets it). */
+  readonly attempts: number;
+  /** Wait before the n-th reopen in a row: backoffMs × 2ⁿ⁻¹, jittered. */
+  readonly backoffMs: number;
+  /** Reopens in all (default 16 × attempts), against a source that breaks after every few bytes. */
+  readonly maxResumes?: number;
+  readonly signal?: AbortSignal;
+  /** The error to end with when the download cannot be resumed. */
+  readonly giveUp: (detail: string, cause: unknown) => Error;
+  readonly onResume?: (offset: number, cause: unknown) => void;
+}
+
+/**
+ * One stream of a whole blob over as many source streams as it takes: it counts the bytes it
+ * delivered and, when a source stream fails (or ends short of the blob's size), reopens the source
+ * at that count and goes on, so whatever reads it (hash, decompressor, tar) never sees the break.
+ * StrataErrors from opening (404, auth, verification) and the abort signal end it at once.
+ */
+export class ResumingReader extends Readable {
+  /** Bytes handed downstream so far (the offset of the next reopen). */
+  delivered = 0;
+  resumes = 0;
+  /** Set when it ended because the download could not be resumed. */
+  gaveUp = false;
+  private inner: Readable | undefined;
+  private opening = false;
+  private tries = 0;
+  private sinceOpen = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private onAbort: (() => void) | undefined;
+  private readonly maxResumes: number;
+
+  constructor(private readonly o: ResumeOptions) {
+    super({ highWaterMark: 256 * 1024 });
+    this.maxResumes = o.maxResumes ?? 16 * Math.max(1, o.attempts);
+    if (o.first) this.attach(o.first);
+  }
+
+  override _read(): void {
+    if (this.inner) this.inner.resume();
+    else if (!this.opening && this.timer === undefined) this.connect();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.stopWaiting();
+    const inner = this.inner;
+    this.inner = undefined;
+    inner?.destroy();
+    cb(err);
+  }
+
+  private connect(): void {
+    this.opening = true;
+    this.sinceOpen = 0;
+    this.o.open(this.delivered, this.o.signal).then(
+      (s) => {
+        this.opening = false;
+        if (this.destroyed) s.destroy();
+        else this.attach(s);
+      },
+      (e: unknown) => {
+        this.opening = false;
+        if (this.destroyed) return;
+        if (e instanceof StrataError || this.o.signal?.aborted) this.destroy(e as Error);
+        else this.broke(e);
+      },
+    );
+  }
+
+  private attach(s: Readable): void {
+    this.inner = s;
+    this.sinceOpen = 0;
+    const onData = (chunk: Buffer) => {
+      if (this.inner !== s) return;
+      this.delivered += chunk.length;
+      this.sinceOpen += chunk.length;
+      if (!this.push(chunk)) s.pause();
+    };
+    s.on('data', onData);
+    const cleanup = finished(s, { writable: false }, (err) => {
+      cleanup();
+      s.off('data', onData);
+      s.on('error', () => {});
+      if (this.inner !== s) return; // destroyed by us
+      this.inner = undefined;
+      if (this.destroyed) return;
+      if (this.o.signal?.aborted) {
+        s.destroy();
+        this.destroy((this.o.signal.reason as Error) ?? err);
+        return;
+      }
+      if (err) {
+        s.destroy();
+        if (err instanceof StrataError) this.destroy(err);
+        else this.broke(err);
+        return;
+      }
+      const size = this.o.size;
+      if (size !== undefined && this.delivered < size)
+        this.broke(new Error(`the stream ended at byte ${this.delivered} of ${size}`));
+      else this.push(null);
+    });
+  }
+
+  /** The source stream broke at `delivered`: reopen there after a backoff, or give up. */
+  private broke(cause: unknown): void {
+    this.tries = this.sinceOpen > 0 ? 1 : this.tries + 1;
+    this.resumes++;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const detail =
+      (cause instanceof Error && cause.cause instanceof Error ? `${why}: ${cause.cause.message}` : why) ||
+      'stream failed';
+    if (this.tries > Math.max(1, this.o.attempts) || this.resumes > this.maxResumes) {
+      this.gaveUp = true;
+      const at = `byte ${this.delivered}${this.o.size !== undefined ? ` of ${this.o.size}` : ''}`;
+      this.destroy(
+        this.o.giveUp(
+          `the download broke at ${at} and could not be resumed (${this.resumes - 1} resumes, ${this.tries - 1} in a row without progress): ${detail}`,
+          cause,
+        ),
+      );
+      return;
+    }
+    this.o.onResume?.(this.delivered, cause);
+    const wait = this.o.backoffMs * 2 ** (this.tries - 1) * (0.75 + Math.random() / 2);
+    this.onAbort = () => {
+      this.stopWaiting();
+      this.destroy(this.o.signal?.reason as Error);
+    };
+    this.o.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.timer = setTimeout(() => {
+      this.stopWaiting();
+      if (!this.destroyed) this.connect();
+    }, wait);
+  }
+
+  private stopWaiting(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.onAbort) this.o.signal?.removeEventListener('abort', this.onAbort);
+    this.onAbort = undefined;
+  }
 }
 
 const hex = (digest: string) => digest.slice('sha256:'.length);
@@ -371,10 +534,20 @@ export class ImageStore {
     const layer = source.digest ?? diffId;
     for (let attempt = 1; ; attempt++) {
       const staging = join(this.dir, 'staging', randomUUID());
+      let reader: ResumingReader | undefined;
       try {
-        const stream = await source.open(signal);
+        reader = new ResumingReader({
+          first: await source.open(signal, 0),
+          open: (offset, sig) => source.open(sig, offset),
+          size: source.size,
+          attempts: this.options.layerResumeAttempts ?? source.retry?.attempts ?? 4,
+          backoffMs: this.options.layerResumeBackoffMs ?? source.retry?.backoffMs ?? 200,
+          giveUp: (detail, cause) =>
+            new StrataError('IMAGE_LAYER_EXTRACT_FAILED', { layer, image: key, detail }, { cause }),
+          ...(signal ? { signal } : {}),
+        });
         const meta = await unpackLayer({
-          source: stream,
+          source: reader,
           compression: source.compression,
           expectedDigest: source.digest,
           expectedSize: source.size,
@@ -395,6 +568,7 @@ export class ImageStore {
         }
         return meta;
       } catch (e) {
+        reader?.destroy();
         await rm(staging, { recursive: true, force: true });
         const verification =
           e instanceof StrataError &&
@@ -405,7 +579,8 @@ export class ImageStore {
             'IMAGE_NOT_FOUND',
             'IMAGE_AUTH_FAILED',
           ].includes(e.code);
-        if (verification || attempt >= attempts || signal?.aborted) throw e;
+        // A download that could not be resumed has had its tries: no restart from byte 0.
+        if (verification || reader?.gaveUp || attempt >= attempts || signal?.aborted) throw e;
       }
     }
   }

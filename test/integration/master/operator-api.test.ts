@@ -145,7 +145,7 @@ describe('master operator API', { timeout: 180_000 }, () => {
 
       const flags = await operatorCall(master.url, { type: Call_Type.GET_FLAGS }, media);
       const byName = new Map(flags.response!.getFlags!.flags.map((f) => [f.name, f.value]));
-      assert.equal(byName.get('agent_ping_timeout'), '200ms');
+      assert.equal(byName.get('agent_ping_timeout'), '500ms');
       assert.equal(byName.get('max_operator_event_stream_subscribers'), '1000');
 
       const noPayload = await operatorCall(master.url, { type: Call_Type.GET_METRICS }, media);

@@ -9,21 +9,29 @@
  *
  * Images come by simple discovery: `{prefix}{name}-{version}-{os}-{arch}.aci` (labels `version`,
  * `os`, `arch`; defaults latest, linux, amd64), the prefix (`--appc_simple_discovery_uri_prefix`)
- * being a local directory (absolute path or file://) or an http(s) URL. The image id is
- * `sha512-<hex>` of the uncompressed tar; a requested id must match. The ACI is unpacked with the
- * docker layers' safe unpacker (no entry may escape; owners, modes, symlinks and xattrs are kept)
- * into a staging directory, checked (an ImageManifest, a rootfs directory, no dependencies) and
- * only then renamed into place: a refused image leaves nothing behind.
+ * being a local directory (absolute path or file://) or an http(s) URL. The ACI may be plain,
+ * gzip, bzip2 or xz (told by its first bytes; bzip2 and xz through the `bzip2`/`xz` binaries). The
+ * image id is `sha512-<hex>` of the uncompressed tar; a requested id must match. The ACI is
+ * unpacked with the docker layers' safe unpacker (no entry may escape; owners, modes, symlinks and
+ * xattrs are kept) into a staging directory, checked (an ImageManifest naming the image, a rootfs
+ * directory) and only then renamed into place: a refused image leaves nothing behind.
+ *
+ * Dependencies (`dependencies` of the manifest) are images of their own in the same store, found
+ * by the same discovery (imageName + labels; imageID, when given, must match). `resolve` gives the
+ * layers bottom → top as Mesos and the spec have them: each dependency's own layers (recursively),
+ * in manifest order (a later one over an earlier one), then the image itself over all of them.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { fail, StrataError } from '../../common/errors.js';
+import { haveBinary } from './helpers.js';
 import type { ImageConfig } from './manifest.js';
 import { type LayerMeta, unpackLayer } from './unpack.js';
 
@@ -37,11 +45,24 @@ export interface AppcImageSpec {
     | undefined;
 }
 
+/** One entry of the manifest's `dependencies` (appc spec: imageName, imageID?, labels?, size?). */
+export interface AppcDependency {
+  readonly imageName: string;
+  readonly imageID: string | undefined;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Parsed but not checked (the spec leaves open which size it is). */
+  readonly size: number | undefined;
+}
+
 export interface AppcManifest {
   readonly acKind: 'ImageManifest';
   readonly acVersion: string | undefined;
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Bottom → top: a later dependency overrides an earlier one, the image overrides all. */
+  readonly dependencies: readonly AppcDependency[];
+  /** Parsed, not applied (see the README). */
+  readonly pathWhitelist: readonly string[] | undefined;
   readonly app:
     | {
         readonly exec: readonly string[];
@@ -77,6 +98,8 @@ const ID = /^sha512-[0-9a-f]{128}$/;
 /** AC Identifier (appc spec): lower-case alphanumerics separated by one of `-._~/`. */
 const AC_IDENTIFIER = /^[a-z0-9]+([-._~/][a-z0-9]+)*$/;
 const LAYER_META = 'strata-layer.json';
+/** How many images deep a dependency chain may go (the image itself is level 1). */
+export const MAX_DEPENDENCY_DEPTH = 16;
 
 function labelRecord(labels: AppcImageSpec['labels']): Record<string, string> {
   const out: Record<string, string> = {};
@@ -134,7 +157,18 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** Parses and checks an ACI's manifest: an ImageManifest without dependencies. */
+function labelList(v: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (Array.isArray(v))
+    for (const l of v as Record<string, unknown>[]) {
+      const k = str(l?.name);
+      const val = str(l?.value);
+      if (k !== undefined && val !== undefined) labels[k] = val;
+    }
+  return labels;
+}
+
+/** Parses and checks an ACI's manifest: an ImageManifest, its dependencies well formed. */
 export function parseAppcManifest(bytes: Uint8Array | string, image: string): AppcManifest {
   const unsupported = (detail: string): never => fail('IMAGE_MANIFEST_UNSUPPORTED', { image, detail });
   let doc: unknown;
@@ -150,15 +184,33 @@ export function parseAppcManifest(bytes: Uint8Array | string, image: string): Ap
     return unsupported(`the appc manifest has acKind '${String(o.acKind)}', not ImageManifest`);
   const name = str(o.name);
   if (!name) return unsupported('the appc manifest has no name');
-  if (Array.isArray(o.dependencies) && o.dependencies.length > 0)
-    return unsupported('appc image dependencies are not supported');
-  const labels: Record<string, string> = {};
-  if (Array.isArray(o.labels))
-    for (const l of o.labels as Record<string, unknown>[]) {
-      const k = str(l?.name);
-      const v = str(l?.value);
-      if (k !== undefined && v !== undefined) labels[k] = v;
+  const dependencies: AppcDependency[] = [];
+  if (o.dependencies !== undefined && o.dependencies !== null) {
+    if (!Array.isArray(o.dependencies)) return unsupported('dependencies of the appc manifest is not a list');
+    for (const [i, d] of (o.dependencies as unknown[]).entries()) {
+      if (typeof d !== 'object' || d === null || Array.isArray(d))
+        return unsupported(`dependency ${i} of the appc manifest is not an object`);
+      const dep = d as Record<string, unknown>;
+      const imageName = str(dep.imageName);
+      if (!imageName || !AC_IDENTIFIER.test(imageName))
+        return unsupported(
+          `dependency ${i} of the appc manifest has no imageName that is an AC identifier (${JSON.stringify(dep.imageName)})`,
+        );
+      const imageID = str(dep.imageID) || undefined;
+      if (dep.imageID !== undefined && dep.imageID !== '' && (imageID === undefined || !ID.test(imageID)))
+        return unsupported(
+          `dependency '${imageName}' of the appc manifest has imageID ${JSON.stringify(dep.imageID)}, not sha512-<128 hex digits>`,
+        );
+      if (dep.labels !== undefined && !Array.isArray(dep.labels))
+        return unsupported(`dependency '${imageName}' of the appc manifest has labels that are not a list`);
+      const size = typeof dep.size === 'number' && Number.isFinite(dep.size) ? dep.size : undefined;
+      dependencies.push({ imageName, imageID, labels: labelList(dep.labels), size });
     }
+  }
+  let pathWhitelist: string[] | undefined;
+  if (Array.isArray(o.pathWhitelist))
+    pathWhitelist = (o.pathWhitelist as unknown[]).filter((p): p is string => typeof p === 'string');
+  const labels = labelList(o.labels);
   let app: AppcManifest['app'];
   if (o.app !== undefined && o.app !== null) {
     if (typeof o.app !== 'object') return unsupported('the appc manifest app is not an object');
@@ -181,7 +233,15 @@ export function parseAppcManifest(bytes: Uint8Array | string, image: string): Ap
       environment,
     };
   }
-  return { acKind: 'ImageManifest', acVersion: str(o.acVersion), name, labels, app };
+  return {
+    acKind: 'ImageManifest',
+    acVersion: str(o.acVersion),
+    name,
+    labels,
+    dependencies,
+    pathWhitelist,
+    app,
+  };
 }
 
 /** The manifest as the launch sees an image config: exec → Entrypoint (no Cmd), environment → Env. */
@@ -205,27 +265,122 @@ export function appcImageConfig(manifest: AppcManifest, id?: string): ImageConfi
 
 const isMissing = (e: unknown) => (e as { code?: string }).code === 'ENOENT';
 
-/** sha512 (the image id) and sha256 (the unpacker's check) of the uncompressed archive. */
-async function hashArchive(file: string, image: string): Promise<{ sha512: string; sha256: string }> {
-  const head = Buffer.alloc(2);
-  const fh = await open(file, 'r');
+export type AciCompression = 'gzip' | 'bzip2' | 'xz' | 'none';
+
+/** The ACI's compression by its first bytes: gzip `1f 8b`, bzip2 `BZh`, xz `FD 37 7A 58 5A 00`. */
+export function aciCompression(head: Uint8Array): AciCompression {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
+  const xz = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+  if (head.length >= xz.length && xz.every((b, i) => head[i] === b)) return 'xz';
+  return 'none';
+}
+
+/** Hashes what passes through: sha512 (the image id) and sha256 (the unpacker's check). */
+class ArchiveHash extends Transform {
+  readonly h512 = createHash('sha512');
+  readonly h256 = createHash('sha256');
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.h512.update(chunk);
+    this.h256.update(chunk);
+    cb(null, chunk);
+  }
+  sums(): { sha512: string; sha256: string } {
+    return { sha512: this.h512.digest('hex'), sha256: this.h256.digest('hex') };
+  }
+}
+
+/** Debian package of each external decompressor. */
+const DECOMPRESSOR: Record<'bzip2' | 'xz', { tool: string; pkg: string }> = {
+  bzip2: { tool: 'bzip2', pkg: 'bzip2' },
+  xz: { tool: 'xz', pkg: 'xz-utils' },
+};
+
+/** `tool -d -c` of `file` into `out` (a plain tar), hashed on the way. */
+async function decompressTo(
+  kind: 'bzip2' | 'xz',
+  file: string,
+  out: string,
+  image: string,
+  signal: AbortSignal | undefined,
+): Promise<{ sha512: string; sha256: string }> {
+  const { tool, pkg } = DECOMPRESSOR[kind];
+  const missing = (): never =>
+    fail('IMAGE_LAYER_EXTRACT_FAILED', {
+      layer: file,
+      image,
+      detail: `the ACI is ${kind}-compressed and the '${tool}' binary is not installed (Debian package ${pkg})`,
+    });
+  if (!haveBinary(tool)) missing();
+  const child = spawn(tool, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 16384) stderr += d;
+  });
+  let spawnError: Error | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('error', (e) => {
+      spawnError = e;
+      resolve(null);
+    });
+    child.once('close', (code) => resolve(code));
+  });
+  const hash = new ArchiveHash();
+  const opts = signal ? { signal } : {};
+  let streamError: unknown;
   try {
-    await fh.read(head, 0, 2, 0);
+    await Promise.all([
+      pipeline(createReadStream(file), child.stdin, opts),
+      pipeline(child.stdout, hash, createWriteStream(out, { mode: 0o600 }), opts),
+    ]);
+  } catch (e) {
+    streamError = e;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  const code = await exited;
+  if ((spawnError as { code?: string } | undefined)?.code === 'ENOENT') missing();
+  if (signal?.aborted) throw signal.reason ?? streamError;
+  if (spawnError || code !== 0)
+    fail('IMAGE_LAYER_INVALID', {
+      layer: file,
+      image,
+      detail: `the ACI cannot be decompressed (${tool}: ${
+        spawnError?.message ?? (stderr.trim().split('\n').slice(-2).join('; ') || `exit ${code}`)
+      })`,
+    });
+  if (streamError) throw streamError;
+  return hash.sums();
+}
+
+/**
+ * The ACI as the unpacker takes it: the file itself (gzip or plain, which the unpacker reads
+ * itself), or for bzip2 and xz its plain tar written to `staging/image.tar`; with the sha512 (the
+ * image id) and sha256 of the uncompressed archive.
+ */
+async function prepareArchive(
+  file: string,
+  staging: string,
+  image: string,
+  signal: AbortSignal | undefined,
+): Promise<{ tar: string; sha512: string; sha256: string }> {
+  const head = Buffer.alloc(6);
+  const fh = await open(file, 'r');
+  let got = 0;
+  try {
+    got = (await fh.read(head, 0, head.length, 0)).bytesRead;
   } finally {
     await fh.close();
   }
-  const h512 = createHash('sha512');
-  const h256 = createHash('sha256');
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      h512.update(chunk);
-      h256.update(chunk);
-      cb();
-    },
-  });
+  const kind = aciCompression(head.subarray(0, got));
+  if (kind === 'bzip2' || kind === 'xz') {
+    const tar = join(staging, 'image.tar');
+    return { tar, ...(await decompressTo(kind, file, tar, image, signal)) };
+  }
+  const hash = new ArchiveHash();
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
   try {
-    if (head[0] === 0x1f && head[1] === 0x8b) await pipeline(createReadStream(file), createGunzip(), sink);
-    else await pipeline(createReadStream(file), sink);
+    if (kind === 'gzip') await pipeline(createReadStream(file), createGunzip(), hash, sink);
+    else await pipeline(createReadStream(file), hash, sink);
   } catch (e) {
     fail('IMAGE_LAYER_INVALID', {
       layer: file,
@@ -233,7 +388,20 @@ async function hashArchive(file: string, image: string): Promise<{ sha512: strin
       detail: `the ACI cannot be decompressed (${(e as Error).message})`,
     });
   }
-  return { sha512: h512.digest('hex'), sha256: h256.digest('hex') };
+  return { tar: file, ...hash.sums() };
+}
+
+/** A dependency's error, its message naming the image that needs it and the chain from the top. */
+function dependencyError(e: unknown, names: readonly string[]): unknown {
+  if (!(e instanceof StrataError)) return e;
+  const parent = names[names.length - 2] ?? '';
+  const via = `needed by '${parent}' as a dependency (${names.join(' → ')})`;
+  const params = { ...e.params };
+  if (typeof params.detail === 'string') params.detail = `${via}: ${params.detail}`;
+  else if (typeof params.what === 'string') params.what = `${params.what}, ${via},`;
+  else if (typeof params.why === 'string') params.why = `${params.why} (${via})`;
+  else return e;
+  return new StrataError(e.code, params, { cause: e });
 }
 
 export class AppcStore {
@@ -310,6 +478,57 @@ export class AppcStore {
     return flight;
   }
 
+  /**
+   * The image and its dependencies as layers, bottom → top: for each dependency in manifest order
+   * its own layers (recursively, so a dependency's dependencies lie below it), then the image. A
+   * layer that comes twice is kept at its last (highest) place only, which gives the same tree. A
+   * dependency is found like an image (imageName + labels, through the cache unless `cached` is
+   * false) and must match its imageID when the manifest gives one. Refused: a cycle, a chain deeper
+   * than MAX_DEPENDENCY_DEPTH; errors of a dependency name the chain (`app → base`).
+   */
+  async resolve(
+    appc: AppcImageSpec,
+    opts: { cached?: boolean; signal?: AbortSignal } = {},
+  ): Promise<{ image: AppcImage; layers: readonly AppcImage[] }> {
+    const top = await this.get(appc, opts);
+    const done = new Map<string, readonly AppcImage[]>();
+    const visit = async (img: AppcImage, above: readonly AppcImage[]): Promise<readonly AppcImage[]> => {
+      const known = done.get(img.id);
+      if (known) return known;
+      const path = [...above, img];
+      const layers: AppcImage[] = [];
+      for (const dep of img.manifest.dependencies) {
+        const names = [...path.map((i) => i.name), dep.imageName];
+        if (path.length >= MAX_DEPENDENCY_DEPTH)
+          fail('IMAGE_MANIFEST_UNSUPPORTED', {
+            image: top.name,
+            detail: `appc dependencies nest deeper than ${MAX_DEPENDENCY_DEPTH} images: ${names.join(' → ')}`,
+          });
+        opts.signal?.throwIfAborted();
+        let got: AppcImage;
+        try {
+          got = await this.get(
+            { name: dep.imageName, ...(dep.imageID ? { id: dep.imageID } : {}), labels: dep.labels },
+            opts,
+          );
+        } catch (e) {
+          throw dependencyError(e, names);
+        }
+        if (path.some((i) => i.id === got.id))
+          fail('IMAGE_MANIFEST_UNSUPPORTED', {
+            image: top.name,
+            detail: `appc dependency cycle: ${names.join(' → ')}`,
+          });
+        layers.push(...(await visit(got, path)));
+      }
+      layers.push(img);
+      const flat = layers.filter((l, i) => !layers.slice(i + 1).some((m) => m.id === l.id));
+      done.set(img.id, flat);
+      return flat;
+    };
+    return { image: top, layers: await visit(top, []) };
+  }
+
   /** An image already in the store; rejects when it is not there (or broken). */
   async load(id: string, image = id): Promise<AppcImage> {
     const dir = this.imageDir(id);
@@ -360,7 +579,7 @@ export class AppcStore {
         file = join(staging, 'image.aci');
         await this.download(uri, file, image, signal);
       }
-      const { sha512, sha256 } = await hashArchive(file, image);
+      const { tar, sha512, sha256 } = await prepareArchive(file, staging, image, signal);
       const id = `sha512-${sha512}`;
       if (wantId !== undefined && wantId !== id)
         fail('IMAGE_DIGEST_MISMATCH', {
@@ -376,8 +595,8 @@ export class AppcStore {
       }
       const unpackDir = join(staging, 'unpack');
       const meta = await unpackLayer({
-        source: createReadStream(file),
-        compression: 'sniff',
+        source: createReadStream(tar),
+        compression: tar === file ? 'sniff' : 'none',
         expectedDigest: undefined,
         expectedSize: undefined,
         expectedDiffId: `sha256:${sha256}`,

@@ -347,7 +347,11 @@ export class Provisioner {
       });
   }
 
-  /** An Appc image: from the appc store, its rootfs the one layer, recorded like docker rootfses. */
+  /**
+   * An Appc image: from the appc store with its dependencies (appc.ts `resolve`), their rootfses
+   * the layers bottom → top (dependencies in manifest order, recursively, then the image), recorded
+   * like docker rootfses. Nothing is created for the container before every image is there.
+   */
   private async provisionAppc(
     containerId: ContainerRef,
     image: Exclude<ImageSpec, string>,
@@ -359,24 +363,27 @@ export class Provisioner {
     const container = chain(containerId).join('.');
     this.provisioning++;
     try {
-      const stored = await this.appcStore.get(appc, {
+      const { image: stored, layers } = await this.appcStore.resolve(appc, {
         cached,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
       const reference = `appc:${stored.name}`;
+      // The ids of every layer: rootfses (and spares) of the same image built over other
+      // dependencies differ.
+      const layerIds = layers.map((l) => l.id);
       const { id, rootfs, scratch } = await this.buildRootfs(
         dir,
         container,
-        [{ path: stored.rootfs, meta: stored.layerMeta }],
-        { reference, configDigest: stored.id, diffIds: [] },
+        layers.map((l) => ({ path: l.rootfs, meta: l.layerMeta })),
+        { reference, configDigest: stored.id, diffIds: layers.length > 1 ? layerIds : [] },
       );
       return {
         rootfs,
         rootfsId: id,
         backend: this.backend.name,
-        config: stored.config,
+        config: { ...stored.config, diffIds: layerIds },
         image: { reference, manifestDigest: undefined, configDigest: stored.id },
-        layers: [stored.rootfs],
+        layers: layers.map((l) => l.rootfs),
         ephemeralVolumes:
           this.backend.name === 'overlay' ? [join(scratch, 'upper'), join(scratch, 'work')] : [],
       };

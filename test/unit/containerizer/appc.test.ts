@@ -1,7 +1,8 @@
 /**
  * The Appc (ACI) store: simple-discovery file names, fetching from a local directory prefix,
- * image ids (sha512 of the uncompressed tar), the cache, and the refusals (id mismatch, escaping
- * entries, dependencies, no manifest) leaving nothing behind. ACIs are built here with tar.
+ * image ids (sha512 of the uncompressed tar; gzip, bzip2, xz), the cache, dependencies (order,
+ * recursion, cycles, depth, missing ones, imageID checks) and the refusals (id mismatch, escaping
+ * entries, no manifest) leaving nothing behind. ACIs are built here with tar.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -27,11 +28,14 @@ import { gunzipSync } from 'node:zlib';
 import { planIsolation } from '../../../src/containerizer/isolators/catalogue.js';
 import {
   AppcStore,
+  aciCompression,
   appcImageConfig,
   discoveryFileName,
   discoveryUri,
+  MAX_DEPENDENCY_DEPTH,
   parseAppcManifest,
 } from '../../../src/containerizer/provisioner/appc.js';
+import { overrideBinary } from '../../../src/containerizer/provisioner/helpers.js';
 import { Provisioner } from '../../../src/containerizer/provisioner/provisioner.js';
 
 const work = mkdtempSync(join(tmpdir(), 'strata-appc-'));
@@ -103,6 +107,12 @@ function buildAci(
 function sha512Id(file: string): string {
   let bytes = readFileSync(file);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+  const kind = aciCompression(bytes.subarray(0, 6));
+  if (kind === 'bzip2' || kind === 'xz') {
+    const r = spawnSync(kind, ['-d', '-c'], { input: bytes, maxBuffer: 1 << 30 });
+    assert.equal(r.status, 0, String(r.stderr));
+    bytes = r.stdout;
+  }
   return `sha512-${createHash('sha512').update(bytes).digest('hex')}`;
 }
 
@@ -182,13 +192,56 @@ describe('appc manifest', () => {
     assert.equal(c.os, 'linux');
   });
 
-  it('refuses non-ImageManifests, non-JSON and dependencies', () => {
+  it('refuses non-ImageManifests and non-JSON', () => {
     assert.throws(() => parseAppcManifest('{"acKind":"PodManifest","name":"x"}', 'x'), /not ImageManifest/);
     assert.throws(() => parseAppcManifest('nope', 'x'), /not JSON/);
-    assert.throws(
-      () => parseAppcManifest(JSON.stringify(manifestOf('x', { dependencies: [{ imageName: 'y' }] })), 'x'),
-      /appc image dependencies are not supported/,
+  });
+
+  it('reads dependencies (imageName, imageID, labels, size) in order; refuses malformed ones', () => {
+    const id = `sha512-${'a'.repeat(128)}`;
+    const m = parseAppcManifest(
+      JSON.stringify(
+        manifestOf('x', {
+          dependencies: [
+            {
+              imageName: 'example.com/base',
+              imageID: id,
+              labels: [{ name: 'version', value: '2' }],
+              size: 7,
+            },
+            { imageName: 'other' },
+          ],
+          pathWhitelist: ['/bin/hello'],
+        }),
+      ),
+      'x',
     );
+    assert.deepEqual(m.dependencies, [
+      { imageName: 'example.com/base', imageID: id, labels: { version: '2' }, size: 7 },
+      { imageName: 'other', imageID: undefined, labels: {}, size: undefined },
+    ]);
+    assert.deepEqual(m.pathWhitelist, ['/bin/hello']);
+    assert.deepEqual(parseAppcManifest(JSON.stringify(manifestOf('x')), 'x').dependencies, []);
+    const bad = (deps: unknown) => () =>
+      parseAppcManifest(JSON.stringify(manifestOf('x', { dependencies: deps })), 'x');
+    assert.throws(bad({ imageName: 'y' }), /'x'.*dependencies of the appc manifest is not a list/);
+    assert.throws(bad(['y']), /dependency 0 of the appc manifest is not an object/);
+    assert.throws(bad([{ imageID: id }]), /dependency 0 .*no imageName that is an AC identifier/);
+    assert.throws(bad([{ imageName: '../up' }]), /dependency 0 .*no imageName that is an AC identifier/);
+    assert.throws(bad([{ imageName: 'y', imageID: 'sha256-00' }]), /dependency 'y' .*imageID "sha256-00"/);
+    assert.throws(
+      bad([{ imageName: 'y', labels: { version: '1' } }]),
+      /dependency 'y' .*labels that are not a list/,
+    );
+  });
+
+  it('tells the compression by the first bytes', () => {
+    assert.equal(aciCompression(Buffer.from([0x1f, 0x8b, 8, 0])), 'gzip');
+    assert.equal(aciCompression(Buffer.from('BZh91AY')), 'bzip2');
+    assert.equal(aciCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0])), 'xz');
+    assert.equal(aciCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a])), 'none');
+    assert.equal(aciCompression(Buffer.from('manifest')), 'none');
+    assert.equal(aciCompression(Buffer.alloc(0)), 'none');
   });
 });
 
@@ -295,17 +348,12 @@ describe('appc store (local directory prefix)', () => {
     assert.deepEqual(staging(dir), []);
   });
 
-  it('refuses dependencies, a tar without manifest, a manifest of another kind, a missing file', async () => {
+  it('refuses a tar without manifest, a manifest of another kind, a missing file', async () => {
     const repo = fresh('repo');
-    buildAci(repo, 'dep', { manifest: manifestOf('dep', { dependencies: [{ imageName: 'base' }] }) });
     buildAci(repo, 'nomanifest', { manifest: null });
     buildAci(repo, 'pod', { manifest: { acKind: 'PodManifest', name: 'pod' } });
     buildAci(repo, 'other', { manifest: manifestOf('someone-else') });
     const { store: s, dir } = store(repo);
-    await assert.rejects(
-      s.get({ name: 'dep', labels: labels('1.0') }),
-      /'dep'.*appc image dependencies are not supported/,
-    );
     await assert.rejects(
       s.get({ name: 'nomanifest', labels: labels('1.0') }),
       /'nomanifest'.*not an ACI: it has no manifest/,
@@ -416,5 +464,359 @@ describe('provisioner with appc images (copy backend)', () => {
     await p.destroy('c1');
     assert.ok(!existsSync(info.rootfs));
     assert.ok(!existsSync(p.containerDir('c1')));
+  });
+});
+
+type Compress = 'none' | 'gzip' | 'bzip2' | 'xz';
+
+/**
+ * `<repo>/<name>-1.0-linux-amd64.aci` with exactly `files` (path → content; `->x` makes a symlink
+ * to x) below rootfs/, the manifest naming `dependencies`, compressed with `compress`.
+ */
+function layerAci(
+  repo: string,
+  name: string,
+  opts: {
+    files?: Record<string, string>;
+    dependencies?: Record<string, unknown>[];
+    compress?: Compress;
+    version?: string;
+  } = {},
+): string {
+  const src = fresh('layer');
+  mkdirSync(join(src, 'rootfs'), { recursive: true });
+  for (const [path, content] of Object.entries(opts.files ?? {})) {
+    const target = join(src, 'rootfs', path);
+    mkdirSync(dirname(target), { recursive: true });
+    if (content.startsWith('->')) symlinkSync(content.slice(2), target);
+    else writeFileSync(target, content, { mode: 0o755 });
+  }
+  writeFileSync(
+    join(src, 'manifest'),
+    JSON.stringify(manifestOf(name, opts.dependencies ? { dependencies: opts.dependencies } : {})),
+  );
+  const file = join(repo, `${name}-${opts.version ?? '1.0'}-linux-amd64.aci`);
+  mkdirSync(dirname(file), { recursive: true });
+  const tarFile = `${file}.tar`;
+  const t = spawnSync('tar', ['--numeric-owner', '-cf', tarFile, '-C', src, 'manifest', 'rootfs'], {
+    encoding: 'utf8',
+  });
+  assert.equal(t.status, 0, t.stderr);
+  const compress = opts.compress ?? 'none';
+  if (compress === 'none') spawnSync('mv', [tarFile, file]);
+  else {
+    const z = spawnSync('sh', ['-c', `${compress} -c "$1" > "$2" && rm "$1"`, 'sh', tarFile, file], {
+      encoding: 'utf8',
+    });
+    assert.equal(z.status, 0, z.stderr);
+  }
+  return file;
+}
+
+const dep = (imageName: string, extra: Record<string, unknown> = {}) => ({
+  imageName,
+  labels: [{ name: 'version', value: '1.0' }],
+  ...extra,
+});
+
+function appcStore(repo: string): { store: AppcStore; dir: string } {
+  const dir = fresh('store');
+  return { store: new AppcStore({ storeDir: dir, uriPrefix: `${repo}/` }), dir };
+}
+const listOf = (dir: string, sub: string) => (existsSync(join(dir, sub)) ? readdirSync(join(dir, sub)) : []);
+
+describe('appc store: bzip2 and xz ACIs', () => {
+  for (const kind of ['bzip2', 'xz'] as const)
+    it(`accepts a ${kind}-compressed ACI (the id is the sha512 of the uncompressed tar)`, async () => {
+      const repo = fresh('repo');
+      const file = layerAci(repo, `z-${kind}`, {
+        files: { 'etc/marker': `${kind}\n`, 'bin/tool': '#!/bin/sh\n', 'bin/alias': '->tool' },
+        compress: kind,
+      });
+      assert.equal(aciCompression(readFileSync(file).subarray(0, 6)), kind);
+      const { store: s, dir } = appcStore(repo);
+      const img = await s.get({ name: `z-${kind}`, labels: labels('1.0') });
+      assert.equal(img.id, sha512Id(file));
+      assert.notEqual(img.id, `sha512-${createHash('sha512').update(readFileSync(file)).digest('hex')}`);
+      assert.equal(readFileSync(join(img.rootfs, 'etc', 'marker'), 'utf8'), `${kind}\n`);
+      assert.equal(readlinkSync(join(img.rootfs, 'bin', 'alias')), 'tool');
+      assert.deepEqual(listOf(dir, 'staging'), []);
+      // Asked for by that id, it is found (and a wrong id is refused before anything is kept).
+      assert.equal((await s.get({ name: `z-${kind}`, id: img.id, labels: labels('1.0') })).id, img.id);
+    });
+
+  it('a missing decompressor binary is an error naming it, with nothing kept', async () => {
+    const repo = fresh('repo');
+    layerAci(repo, 'nobz', { files: { a: 'a' }, compress: 'bzip2' });
+    layerAci(repo, 'noxz', { files: { a: 'a' }, compress: 'xz' });
+    const { store: s, dir } = appcStore(repo);
+    overrideBinary('bzip2', false);
+    overrideBinary('xz', false);
+    try {
+      await assert.rejects(
+        s.get({ name: 'nobz', labels: labels('1.0') }),
+        /'nobz'.*bzip2-compressed and the 'bzip2' binary is not installed/,
+      );
+      await assert.rejects(
+        s.get({ name: 'noxz', labels: labels('1.0') }),
+        /'noxz'.*xz-compressed and the 'xz' binary is not installed \(Debian package xz-utils\)/,
+      );
+    } finally {
+      overrideBinary('bzip2', undefined);
+      overrideBinary('xz', undefined);
+    }
+    assert.deepEqual(listOf(dir, 'images'), []);
+    assert.deepEqual(listOf(dir, 'staging'), []);
+  });
+
+  it('a corrupt bzip2 or xz stream is refused as corrupt, with nothing kept', async () => {
+    const repo = fresh('repo');
+    writeFileSync(
+      join(repo, 'badbz-1.0-linux-amd64.aci'),
+      Buffer.concat([Buffer.from('BZh9'), Buffer.alloc(600, 7)]),
+    );
+    writeFileSync(
+      join(repo, 'badxz-1.0-linux-amd64.aci'),
+      Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(600, 7)]),
+    );
+    const { store: s, dir } = appcStore(repo);
+    await assert.rejects(
+      s.get({ name: 'badbz', labels: labels('1.0') }),
+      /'badbz' is corrupt: the ACI cannot be decompressed \(bzip2: /,
+    );
+    await assert.rejects(
+      s.get({ name: 'badxz', labels: labels('1.0') }),
+      /'badxz' is corrupt: the ACI cannot be decompressed \(xz: /,
+    );
+    assert.deepEqual(listOf(dir, 'images'), []);
+    assert.deepEqual(listOf(dir, 'staging'), []);
+  });
+});
+
+describe('appc store: dependencies', () => {
+  it('resolves dependencies recursively, bottom → top: earlier ones lowest, the image on top', async () => {
+    const repo = fresh('repo');
+    const base = layerAci(repo, 'example.com/base', {
+      files: { 'bin/tool': 'base tool', 'etc/which': 'base', 'etc/base-only': 'b' },
+      compress: 'xz',
+    });
+    layerAci(repo, 'example.com/mid', {
+      files: { 'etc/which': 'mid', 'etc/mid-only': 'm' },
+      dependencies: [dep('example.com/base', { imageID: sha512Id(base) })],
+      compress: 'bzip2',
+    });
+    layerAci(repo, 'example.com/extra', { files: { 'etc/which': 'extra' }, compress: 'gzip' });
+    layerAci(repo, 'example.com/app', {
+      files: { 'etc/app-only': 'a' },
+      dependencies: [dep('example.com/mid'), dep('example.com/extra')],
+    });
+    const { store: s, dir } = appcStore(repo);
+    const { image, layers } = await s.resolve({ name: 'example.com/app', labels: labels('1.0') });
+    assert.equal(image.name, 'example.com/app');
+    assert.deepEqual(
+      layers.map((l) => l.name),
+      ['example.com/base', 'example.com/mid', 'example.com/extra', 'example.com/app'],
+    );
+    assert.equal(layers[0]?.id, sha512Id(base));
+    assert.equal(listOf(dir, 'images').length, 4);
+    assert.deepEqual(listOf(dir, 'staging'), []);
+    // A second resolve answers from the store (the sources may go).
+    rmSync(repo, { recursive: true, force: true });
+    const again = await s.resolve({ name: 'example.com/app', labels: labels('1.0') });
+    assert.deepEqual(
+      again.layers.map((l) => l.id),
+      layers.map((l) => l.id),
+    );
+  });
+
+  it('an image that comes twice (a diamond) is one layer, at its highest place', async () => {
+    const repo = fresh('repo');
+    layerAci(repo, 'base', { files: { b: 'b' } });
+    layerAci(repo, 'left', { files: { l: 'l' }, dependencies: [dep('base')] });
+    layerAci(repo, 'right', { files: { r: 'r' }, dependencies: [dep('base')] });
+    layerAci(repo, 'top', { files: { t: 't' }, dependencies: [dep('left'), dep('right')] });
+    const { store: s } = appcStore(repo);
+    const { layers } = await s.resolve({ name: 'top', labels: labels('1.0') });
+    // The full stack is base, left, base, right, top: the upper base decides what the lower hid.
+    assert.deepEqual(
+      layers.map((l) => l.name),
+      ['left', 'base', 'right', 'top'],
+    );
+  });
+
+  it('refuses a cycle (and an image depending on itself), naming the chain', async () => {
+    const repo = fresh('repo');
+    layerAci(repo, 'cyc-a', { files: { a: 'a' }, dependencies: [dep('cyc-b')] });
+    layerAci(repo, 'cyc-b', { files: { b: 'b' }, dependencies: [dep('cyc-c')] });
+    layerAci(repo, 'cyc-c', { files: { c: 'c' }, dependencies: [dep('cyc-a')] });
+    layerAci(repo, 'self', { files: { s: 's' }, dependencies: [dep('self')] });
+    const { store: s, dir } = appcStore(repo);
+    await assert.rejects(
+      s.resolve({ name: 'cyc-a', labels: labels('1.0') }),
+      /image 'cyc-a': unsupported manifest: appc dependency cycle: cyc-a → cyc-b → cyc-c → cyc-a/,
+    );
+    await assert.rejects(
+      s.resolve({ name: 'self', labels: labels('1.0') }),
+      /appc dependency cycle: self → self/,
+    );
+    assert.deepEqual(listOf(dir, 'staging'), []);
+  });
+
+  it(`refuses a chain deeper than ${MAX_DEPENDENCY_DEPTH} images, naming it`, async () => {
+    const repo = fresh('repo');
+    for (let i = 0; i <= MAX_DEPENDENCY_DEPTH; i++)
+      layerAci(repo, `deep${i}`, {
+        files: { [`f${i}`]: String(i) },
+        ...(i < MAX_DEPENDENCY_DEPTH ? { dependencies: [dep(`deep${i + 1}`)] } : {}),
+      });
+    const { store: s } = appcStore(repo);
+    await assert.rejects(
+      s.resolve({ name: 'deep0', labels: labels('1.0') }),
+      new RegExp(
+        `'deep0'.*nest deeper than ${MAX_DEPENDENCY_DEPTH} images: deep0 → deep1 → .* → deep${MAX_DEPENDENCY_DEPTH}$`,
+      ),
+    );
+    // One less is fine.
+    const ok = await s.resolve({ name: 'deep1', labels: labels('1.0') });
+    assert.equal(ok.layers.length, MAX_DEPENDENCY_DEPTH);
+    assert.equal(ok.layers[0]?.name, `deep${MAX_DEPENDENCY_DEPTH}`);
+  });
+
+  it('a missing dependency (also deeper down) names the image that needs it and the chain', async () => {
+    const repo = fresh('repo');
+    layerAci(repo, 'needy', { files: { n: 'n' }, dependencies: [dep('gone')] });
+    layerAci(repo, 'upper', { files: { u: 'u' }, dependencies: [dep('needy')] });
+    const { store: s, dir } = appcStore(repo);
+    await assert.rejects(
+      s.resolve({ name: 'needy', labels: labels('1.0') }),
+      /image 'gone' not found: needed by 'needy' as a dependency \(needy → gone\): no ACI at .*gone-1\.0-linux-amd64\.aci/,
+    );
+    await assert.rejects(
+      s.resolve({ name: 'upper', labels: labels('1.0') }),
+      /image 'gone' not found: needed by 'needy' as a dependency \(upper → needy → gone\)/,
+    );
+    assert.deepEqual(listOf(dir, 'staging'), []);
+  });
+
+  it('a dependency whose imageID does not match is refused and not kept', async () => {
+    const repo = fresh('repo');
+    const base = layerAci(repo, 'idbase', { files: { b: 'b' }, compress: 'bzip2' });
+    const wrong = `sha512-${'1'.repeat(128)}`;
+    layerAci(repo, 'idapp', { files: { a: 'a' }, dependencies: [dep('idbase', { imageID: wrong })] });
+    const { store: s, dir } = appcStore(repo);
+    await assert.rejects(s.resolve({ name: 'idapp', labels: labels('1.0') }), (e: Error) => {
+      assert.match(
+        e.message,
+        /the appc image id \(.*idbase-1\.0-linux-amd64\.aci\), needed by 'idapp' as a dependency \(idapp → idbase\), of 'idbase' failed verification/,
+      );
+      assert.ok(e.message.includes(wrong) && e.message.includes(sha512Id(base)), e.message);
+      return true;
+    });
+    // Only the image itself was stored; the dependency was not.
+    assert.equal(listOf(dir, 'images').length, 1);
+    assert.deepEqual(listOf(dir, 'staging'), []);
+  });
+});
+
+const root = process.getuid?.() === 0;
+describe('provisioner with appc dependencies', { skip: root ? false : 'needs root (overlay mounts)' }, () => {
+  /** base: a tool and files; app: depends on base (and an override), with its own file on top. */
+  function repoWithApp(): string {
+    const repo = fresh('repo');
+    layerAci(repo, 'example.com/base', {
+      files: { 'bin/tool': 'base tool', 'bin/link': '->tool', 'etc/which': 'base', 'etc/keep': 'keep' },
+      compress: 'xz',
+    });
+    layerAci(repo, 'example.com/over', {
+      files: { 'etc/which': 'over', 'etc/over': 'o' },
+      compress: 'bzip2',
+    });
+    layerAci(repo, 'example.com/app', {
+      files: { 'etc/over': 'app', 'srv/app': 'app' },
+      dependencies: [dep('example.com/base'), dep('example.com/over')],
+      compress: 'gzip',
+    });
+    return repo;
+  }
+
+  for (const backend of ['copy', 'overlay'] as const)
+    it(`${backend}: the rootfs is the dependencies below the image; destroy releases it`, async () => {
+      const repo = repoWithApp();
+      const appcStoreDir = fresh('appc-store');
+      const p = await Provisioner.create({
+        workDir: fresh('work'),
+        dockerStoreDir: fresh('docker-store'),
+        appcStoreDir,
+        appcSimpleDiscoveryUriPrefix: `file://${repo}`,
+        providers: ['appc'],
+        backend,
+      });
+      try {
+        const info = await p.provision('c1', {
+          type: 'APPC',
+          appc: { name: 'example.com/app', labels: labels('1.0') },
+        });
+        const read = (path: string) => readFileSync(join(info.rootfs, path), 'utf8');
+        assert.equal(read('bin/tool'), 'base tool');
+        assert.equal(readlinkSync(join(info.rootfs, 'bin', 'link')), 'tool');
+        assert.equal(read('etc/keep'), 'keep');
+        assert.equal(read('etc/which'), 'over', 'a later dependency overrides an earlier one');
+        assert.equal(read('etc/over'), 'app', 'the image overrides its dependencies');
+        assert.equal(read('srv/app'), 'app');
+        assert.equal(info.layers.length, 3);
+        assert.ok(info.layers.every((l) => l.startsWith(join(appcStoreDir, 'images'))));
+        assert.equal(info.config.diffIds.length, 3);
+        assert.equal(info.config.diffIds[2], info.image.configDigest);
+        assert.deepEqual(info.config.entrypoint, ['/bin/hello', '--loud']);
+        // The rootfs is writable and writes stay out of the store.
+        writeFileSync(join(info.rootfs, 'etc', 'which'), 'written');
+        assert.equal(readFileSync(join(info.layers[1] as string, 'etc', 'which'), 'utf8'), 'over');
+        await p.destroy('c1');
+        assert.ok(!existsSync(info.rootfs));
+        assert.ok(!existsSync(p.containerDir('c1')));
+      } finally {
+        await p.close();
+      }
+    });
+
+  it('a missing dependency, a wrong imageID or a cycle fails the provision with nothing left', async () => {
+    const repo = fresh('repo');
+    const base = layerAci(repo, 'base', { files: { b: 'b' } });
+    layerAci(repo, 'missing-dep', { files: { a: 'a' }, dependencies: [dep('nowhere')] });
+    layerAci(repo, 'wrong-id', {
+      files: { a: 'a' },
+      dependencies: [dep('base', { imageID: `sha512-${'2'.repeat(128)}` })],
+    });
+    layerAci(repo, 'loop', { files: { a: 'a' }, dependencies: [dep('loop')] });
+    layerAci(repo, 'fine', { files: { a: 'a' }, dependencies: [dep('base', { imageID: sha512Id(base) })] });
+    const appcStoreDir = fresh('appc-store');
+    const p = await Provisioner.create({
+      workDir: fresh('work'),
+      dockerStoreDir: fresh('docker-store'),
+      appcStoreDir,
+      appcSimpleDiscoveryUriPrefix: `${repo}/`,
+      providers: ['appc'],
+      backend: 'overlay',
+    });
+    try {
+      const provision = (id: string, name: string) =>
+        p.provision(id, { type: 'APPC', appc: { name, labels: labels('1.0') } });
+      await assert.rejects(
+        provision('m', 'missing-dep'),
+        /image 'nowhere' not found: needed by 'missing-dep'/,
+      );
+      await assert.rejects(
+        provision('w', 'wrong-id'),
+        /needed by 'wrong-id' as a dependency \(wrong-id → base\), of 'base' failed verification/,
+      );
+      await assert.rejects(provision('l', 'loop'), /appc dependency cycle: loop → loop/);
+      for (const c of ['m', 'w', 'l']) assert.ok(!existsSync(p.containerDir(c)), c);
+      assert.deepEqual(listOf(appcStoreDir, 'staging'), []);
+      const ok = await provision('f', 'fine');
+      assert.equal(readFileSync(join(ok.rootfs, 'b'), 'utf8'), 'b');
+      await p.destroy('f');
+    } finally {
+      await p.close();
+    }
   });
 });

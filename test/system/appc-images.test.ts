@@ -1,12 +1,13 @@
 /**
  * Appc (ACI) image tasks end to end: a real master and agent (`--isolation=cgroups/cpu,cgroups/mem,
  * namespaces/pid,filesystem/linux,appc/runtime --image_providers=appc`) with an ACI built here from
- * busybox-static, found by simple discovery in a local directory. Root only (skipped with a
- * printed reason otherwise). Everything made here (cgroups below a per-run --cgroups_root, rootfs
+ * busybox-static, found by simple discovery in a local directory, and a bzip2-compressed ACI with
+ * no binary of its own that depends on it. Root only (skipped with a printed reason otherwise). Everything made here (cgroups below a per-run --cgroups_root, rootfs
  * mounts, the store) is removed at the end.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -53,6 +54,8 @@ if (skip) console.log(`# appc image system tests skipped: ${skip}`);
 const CGROUPS_ROOT = `strata-appc-test-${process.pid}`;
 const ISOLATION = 'cgroups/cpu,cgroups/mem,namespaces/pid,filesystem/linux,appc/runtime';
 const IMAGE = 'example.com/busybox';
+/** Files only, no binary: its shell and tools come from its dependency IMAGE. */
+const APP_IMAGE = 'example.com/app-on-busybox';
 
 function cgroupLeftovers(): string[] {
   const layout = detectCgroupLayout();
@@ -117,6 +120,43 @@ function buildAci(dir: string, repo: string): string {
   return file;
 }
 
+/**
+ * `<repo>/example.com/app-on-busybox-1.0-linux-amd64.aci`, bzip2: /etc/app-marker and an
+ * /etc/appc-marker of its own (over the dependency's), depending on IMAGE by name, labels and id.
+ */
+function buildAppAci(dir: string, repo: string, baseAci: string): void {
+  const r = join(dir, 'rootfs');
+  mkdirSync(join(r, 'etc'), { recursive: true });
+  writeFileSync(join(r, 'etc/app-marker'), 'app\n');
+  writeFileSync(join(r, 'etc/appc-marker'), 'app over busybox\n');
+  const gz = spawnSync('gzip', ['-dc', baseAci], { maxBuffer: 1 << 30 });
+  assert.equal(gz.status, 0, String(gz.stderr));
+  const baseId = `sha512-${createHash('sha512').update(gz.stdout).digest('hex')}`;
+  writeFileSync(
+    join(dir, 'manifest'),
+    JSON.stringify({
+      acKind: 'ImageManifest',
+      acVersion: '0.8.11',
+      name: APP_IMAGE,
+      labels: [
+        { name: 'version', value: '1.0' },
+        { name: 'os', value: 'linux' },
+        { name: 'arch', value: 'amd64' },
+      ],
+      dependencies: [{ imageName: IMAGE, imageID: baseId, labels: [{ name: 'version', value: '1.0' }] }],
+    }),
+  );
+  const file = join(repo, `${APP_IMAGE}-1.0-linux-amd64.aci`);
+  const t = spawnSync(
+    'sh',
+    ['-c', 'tar --numeric-owner -cf - -C "$1" manifest rootfs | bzip2 > "$2"', 'sh', dir, file],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(t.status, 0, t.stderr);
+}
+
 describe('appc image tasks through a real master and agent', { skip, timeout: 180_000 }, () => {
   let work: string;
   let repo: string;
@@ -131,7 +171,7 @@ describe('appc image tasks through a real master and agent', { skip, timeout: 18
     work = tempDir('appc-images');
     repo = join(work, 'repo');
     store = join(work, 'store');
-    buildAci(join(work, 'build'), repo);
+    buildAppAci(join(work, 'build-app'), repo, buildAci(join(work, 'build'), repo));
     master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
     agentPort = await freePort();
     workDir = join(work, 'agent');
@@ -299,6 +339,30 @@ describe('appc image tasks through a real master and agent', { skip, timeout: 18
     const status = await end('appc-exec');
     assert.equal(TaskState[status.state], 'TASK_FINISHED', `${status.message}\n${sandboxLog('appc-exec')}`);
     assert.equal(readFileSync(join(sandboxOf('appc-exec'), 'appc-out'), 'utf8'), 'from-appc /srv\n');
+  });
+
+  it('an image with a dependency runs with the dependency below it (its shell and tools)', async () => {
+    await launch(
+      'appc-dep',
+      {
+        value:
+          'test -f /etc/app-marker && test ! -e /etc/debian_version && ' +
+          'cat /etc/appc-marker > $MESOS_SANDBOX/dep-out && /bin/busybox echo from-dependency >> $MESOS_SANDBOX/dep-out',
+      },
+      APP_IMAGE,
+    );
+    const status = await end('appc-dep');
+    assert.equal(TaskState[status.state], 'TASK_FINISHED', `${status.message}\n${sandboxLog('appc-dep')}`);
+    assert.equal(
+      readFileSync(join(sandboxOf('appc-dep'), 'dep-out'), 'utf8'),
+      'app over busybox\nfrom-dependency\n',
+    );
+    // Both images are in the store, each once; the app image has no binary of its own.
+    const images = readdirSync(join(store, 'images'));
+    assert.equal(images.length, 2);
+    const app = images.find((i) => existsSync(join(store, 'images', i, 'rootfs', 'etc', 'app-marker')));
+    assert.ok(app, 'the app image is stored');
+    assert.ok(!existsSync(join(store, 'images', app, 'rootfs', 'bin')));
   });
 
   it('an unknown appc image fails the task with a message naming the image', async () => {

@@ -18,6 +18,7 @@ import {
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, type Event, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import { isTerminalState } from '../../src/wire/task-states.js';
+import { cgroupLeftovers as allCgroupLeftovers, removeCgroupsRoot } from '../support/containers.js';
 import { eventually } from '../support/eventually.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
@@ -66,17 +67,7 @@ describe('agent flags: bad isolation combinations are refused at start', { timeo
   });
 });
 
-function cgroupLeftovers(): string[] {
-  const layout = detectCgroupLayout();
-  const found: string[] = [];
-  for (const mount of new Set(layout.controllers.values())) {
-    const dir = join(mount, CGROUPS_ROOT);
-    if (existsSync(dir))
-      for (const entry of readdirSync(dir, { withFileTypes: true }))
-        if (entry.isDirectory()) found.push(join(dir, entry.name));
-  }
-  return found;
-}
+const cgroupLeftovers = () => allCgroupLeftovers(CGROUPS_ROOT);
 
 describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_000 }, () => {
   let master: Awaited<ReturnType<typeof startMasterProcess>>;
@@ -125,19 +116,7 @@ describe('isolated executors (crun, cgroups, namespaces)', { skip, timeout: 180_
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    const layout = detectCgroupLayout();
-    for (const mount of new Set([
-      ...layout.controllers.values(),
-      '/sys/fs/cgroup/systemd',
-      '/sys/fs/cgroup/unified',
-    ])) {
-      try {
-        readdirSync(join(mount, CGROUPS_ROOT));
-        (await import('node:fs')).rmdirSync(join(mount, CGROUPS_ROOT));
-      } catch {
-        // none
-      }
-    }
+    removeCgroupsRoot(CGROUPS_ROOT);
   });
 
   /** Launches one command task from the next offer; resolves with its id. */

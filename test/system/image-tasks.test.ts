@@ -6,12 +6,11 @@
  * registry, cgroups below a per-run --cgroups_root, rootfs mounts, the store) is removed at the end.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
 import {
   type CommandInfoSchema,
   FrameworkInfo_Capability_Type,
@@ -20,47 +19,25 @@ import {
   TaskStatus_Reason,
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import {
+  cgroupLeftovers as allCgroupLeftovers,
+  imageTestSkipReason,
+  mountsUnder,
+  removeCgroupsRoot,
+  unmountUnder,
+} from '../support/containers.js';
 import { eventually } from '../support/eventually.js';
-import { buildAndPushImages, busybox, startRegistry } from '../support/images.js';
+import { buildAndPushImages, startRegistry } from '../support/images.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
 
-const isRoot = process.getuid?.() === 0;
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
-const hasRuntime = has('crun') || has('runc');
-const skip = !isRoot
-  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
-  : missing.length > 0
-    ? `missing ${missing.join(', ')} (scripts/setup-host.sh installs them)`
-    : !busybox
-      ? 'busybox-static is not installed'
-      : !hasRuntime
-        ? 'no crun/runc'
-        : false;
+const skip = imageTestSkipReason();
 if (skip) console.log(`# image task system tests skipped: ${skip}`);
 
 const CGROUPS_ROOT = `strata-img-test-${process.pid}`;
 const ISOLATION = 'filesystem/linux,docker/runtime,namespaces/pid,cgroups/cpu,cgroups/mem';
 
-function cgroupLeftovers(): string[] {
-  const layout = detectCgroupLayout();
-  const found: string[] = [];
-  for (const mount of new Set(layout.controllers.values())) {
-    const dir = join(mount, CGROUPS_ROOT);
-    if (existsSync(dir))
-      for (const entry of readdirSync(dir, { withFileTypes: true }))
-        if (entry.isDirectory()) found.push(join(dir, entry.name));
-  }
-  return found;
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(dir));
-}
+const cgroupLeftovers = () => allCgroupLeftovers(CGROUPS_ROOT);
 
 describe('image tasks through a real master and agent', { skip, timeout: 240_000 }, () => {
   let work: string;
@@ -112,7 +89,7 @@ describe('image tasks through a real master and agent', { skip, timeout: 240_000
     await agent?.stop();
     await master?.process.stop();
     registry?.proc.kill('SIGTERM');
-    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    if (work) unmountUnder(work);
     // /run/strata/hostroot stays: every agent on the host shares it, and other test files running
     // at the same time may be using it (an agent never removes it either).
     await eventually(
@@ -120,18 +97,7 @@ describe('image tasks through a real master and agent', { skip, timeout: 240_000
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    const layout = detectCgroupLayout();
-    for (const mount of new Set([
-      ...layout.controllers.values(),
-      '/sys/fs/cgroup/systemd',
-      '/sys/fs/cgroup/unified',
-    ])) {
-      try {
-        rmdirSync(join(mount, CGROUPS_ROOT));
-      } catch {
-        // none
-      }
-    }
+    removeCgroupsRoot(CGROUPS_ROOT);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

@@ -11,12 +11,11 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
 import { codec } from '../../src/wire/codec.js';
 import { Call_Type, CallSchema, ResponseSchema } from '../../src/wire/gen/mesos/v1/agent/agent_pb.js';
 import {
@@ -30,23 +29,19 @@ import {
   Event_Type,
   Call_Type as SchedulerCall,
 } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import {
+  cgroupLeftovers as allCgroupLeftovers,
+  imageTestSkipReason,
+  mountsUnder,
+  removeCgroupsRoot,
+  unmountUnder,
+} from '../support/containers.js';
 import { eventually } from '../support/eventually.js';
-import { buildAndPushImages, busybox, startRegistry } from '../support/images.js';
+import { buildAndPushImages, startRegistry } from '../support/images.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
 
-const isRoot = process.getuid?.() === 0;
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
-const skip = !isRoot
-  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
-  : missing.length > 0
-    ? `missing ${missing.join(', ')} (scripts/setup-host.sh installs them)`
-    : !busybox
-      ? 'busybox-static is not installed'
-      : !(has('crun') || has('runc'))
-        ? 'no crun/runc'
-        : false;
+const skip = imageTestSkipReason();
 if (skip) console.log(`# nested-images system tests skipped: ${skip}`);
 
 const CGROUPS_ROOT = `strata-nested-images-test-${process.pid}`;
@@ -55,29 +50,7 @@ const JSON_TYPE = 'application/json';
 const BUSYBOX = { type: 2, mesos: { image: { type: 2, docker: { name: 'busybox' } } } };
 const scalar = (name: string, value: number) => ({ name, type: 0, scalar: { value } });
 
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(dir));
-}
-
-/** Every cgroup directory below the test's cgroups root, at any depth. */
-function cgroupLeftovers(): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      found.push(join(dir, entry.name));
-      walk(join(dir, entry.name));
-    }
-  };
-  for (const mount of new Set(detectCgroupLayout().controllers.values())) {
-    const dir = join(mount, CGROUPS_ROOT);
-    if (existsSync(dir)) walk(dir);
-  }
-  return found;
-}
+const cgroupLeftovers = () => allCgroupLeftovers(CGROUPS_ROOT);
 
 describe('nested containers with an image of their own', { skip, timeout: 300_000 }, () => {
   let work: string;
@@ -117,20 +90,13 @@ describe('nested containers with an image of their own', { skip, timeout: 300_00
     await agent?.stop();
     await master?.process.stop();
     registry?.proc.kill('SIGTERM');
-    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    if (work) unmountUnder(work);
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    for (const mount of new Set([
-      ...detectCgroupLayout().controllers.values(),
-      '/sys/fs/cgroup/systemd',
-      '/sys/fs/cgroup/unified',
-    ])) {
-      for (const dir of cgroupLeftovers().reverse()) rmdirSafe(dir);
-      rmdirSafe(join(mount, CGROUPS_ROOT));
-    }
+    removeCgroupsRoot(CGROUPS_ROOT);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -150,14 +116,6 @@ describe('nested containers with an image of their own', { skip, timeout: 300_00
       '--logging_level=warn',
     ]);
     await agent.waitForHealth(`${agentUrl}/health`, 20_000);
-  }
-
-  function rmdirSafe(dir: string): void {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // none, or busy
-    }
   }
 
   /** Acknowledges the updates of `taskIds` until each is terminal; their last statuses. */

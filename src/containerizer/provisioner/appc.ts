@@ -328,19 +328,22 @@ async function decompressTo(
   const hash = new ArchiveHash();
   const opts = signal ? { signal } : {};
   let streamError: unknown;
+  const streams = [
+    pipeline(createReadStream(file), child.stdin, opts),
+    pipeline(child.stdout, hash, createWriteStream(out, { mode: 0o600 }), opts),
+  ];
   try {
-    await Promise.all([
-      pipeline(createReadStream(file), child.stdin, opts),
-      pipeline(child.stdout, hash, createWriteStream(out, { mode: 0o600 }), opts),
-    ]);
+    await Promise.all(streams);
   } catch (e) {
     streamError = e;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.allSettled(streams); // nothing writes into staging after this
   }
   const code = await exited;
   if ((spawnError as { code?: string } | undefined)?.code === 'ENOENT') missing();
   if (signal?.aborted) throw signal.reason ?? streamError;
-  if (spawnError || code !== 0)
+  // The tool refused the stream (an exit status of its own): a corrupt ACI.
+  if (spawnError || (code !== null && code !== 0))
     fail('IMAGE_LAYER_INVALID', {
       layer: file,
       image,
@@ -348,7 +351,15 @@ async function decompressTo(
         spawnError?.message ?? (stderr.trim().split('\n').slice(-2).join('; ') || `exit ${code}`)
       })`,
     });
-  if (streamError) throw streamError;
+  // Reading the ACI or writing the tar failed (the tool was killed for it), or a signal ended it.
+  if (streamError !== undefined || code !== 0)
+    fail('IMAGE_LAYER_EXTRACT_FAILED', {
+      layer: file,
+      image,
+      detail: `decompressing with ${tool}: ${
+        streamError instanceof Error ? streamError.message : `${tool} ended by a signal`
+      }`,
+    });
   return hash.sums();
 }
 

@@ -629,6 +629,21 @@ describe('appc store: dependencies', () => {
     );
   });
 
+  it('cached=false fetches the dependencies again too; cached ones come from the store', async () => {
+    const repo = fresh('repo');
+    layerAci(repo, 'cbase', { files: { v: 'one' } });
+    layerAci(repo, 'capp', { files: { a: 'a' }, dependencies: [dep('cbase')] });
+    const { store: s } = appcStore(repo);
+    const first = await s.resolve({ name: 'capp', labels: labels('1.0') });
+    layerAci(repo, 'cbase', { files: { v: 'two' } });
+    const cachedAgain = await s.resolve({ name: 'capp', labels: labels('1.0') });
+    assert.equal(cachedAgain.layers[0]?.id, first.layers[0]?.id);
+    const fetched = await s.resolve({ name: 'capp', labels: labels('1.0') }, { cached: false });
+    assert.notEqual(fetched.layers[0]?.id, first.layers[0]?.id);
+    assert.equal(fetched.layers[1]?.id, first.layers[1]?.id);
+    assert.equal(readFileSync(join(fetched.layers[0]?.rootfs as string, 'v'), 'utf8'), 'two');
+  });
+
   it('an image that comes twice (a diamond) is one layer, at its highest place', async () => {
     const repo = fresh('repo');
     layerAci(repo, 'base', { files: { b: 'b' } });

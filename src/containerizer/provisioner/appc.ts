@@ -5,6 +5,7 @@
  *   images/<id>/rootfs/           the image's root filesystem (one layer for the backends)
  *   images/<id>/strata-layer.json what the unpacker saw (whiteouts, sizes), for the copy backend
  *   index.json                    simple-discovery file name → image id (the cache)
+ *   whitelists/<key>/rootfs/      the whiteouts applying an image's pathWhitelist to its layers
  *   staging/<random>/             in-flight fetches and unpacks (cleared at start)
  *
  * Images come by simple discovery: `{prefix}{name}-{version}-{os}-{arch}.aci` (labels `version`,
@@ -20,18 +21,32 @@
  * by the same discovery (imageName + labels; imageID, when given, must match). `resolve` gives the
  * layers bottom → top as Mesos and the spec have them: each dependency's own layers (recursively),
  * in manifest order (a later one over an earlier one), then the image itself over all of them.
+ * An image's `pathWhitelist` adds a layer of whiteouts over its own stack (whitelists/<key>/).
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { createReadStream, createWriteStream, type Dirent, type Stats } from 'node:fs';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { fail, StrataError } from '../../common/errors.js';
-import { haveBinary } from './helpers.js';
+import { haveBinary, mknodWhiteouts } from './helpers.js';
 import type { ImageConfig } from './manifest.js';
 import { type LayerMeta, unpackLayer } from './unpack.js';
 
@@ -61,7 +76,10 @@ export interface AppcManifest {
   readonly labels: Readonly<Record<string, string>>;
   /** Bottom → top: a later dependency overrides an earlier one, the image overrides all. */
   readonly dependencies: readonly AppcDependency[];
-  /** Parsed, not applied (see the README). */
+  /**
+   * The paths (relative to the rootfs, normalized; '' is the root) that stay after this image is
+   * laid over its dependencies; undefined or empty: everything stays.
+   */
   readonly pathWhitelist: readonly string[] | undefined;
   readonly app:
     | {
@@ -83,6 +101,17 @@ export interface AppcImage {
   readonly rootfs: string;
   readonly manifest: AppcManifest;
   readonly config: ImageConfig;
+  readonly layerMeta: LayerMeta | undefined;
+}
+
+/**
+ * One layer of a resolved image, bottom → top: an image's rootfs (an AppcImage is one), or the
+ * whiteouts that apply an image's pathWhitelist (`whitelists/<key>/rootfs`, id `whitelist-<key>`).
+ */
+export interface AppcLayer {
+  readonly id: string;
+  readonly name: string;
+  readonly rootfs: string;
   readonly layerMeta: LayerMeta | undefined;
 }
 
@@ -208,8 +237,16 @@ export function parseAppcManifest(bytes: Uint8Array | string, image: string): Ap
     }
   }
   let pathWhitelist: string[] | undefined;
-  if (Array.isArray(o.pathWhitelist))
-    pathWhitelist = (o.pathWhitelist as unknown[]).filter((p): p is string => typeof p === 'string');
+  if (o.pathWhitelist !== undefined && o.pathWhitelist !== null) {
+    if (!Array.isArray(o.pathWhitelist))
+      return unsupported('pathWhitelist of the appc manifest is not a list');
+    pathWhitelist = [];
+    for (const p of o.pathWhitelist as unknown[]) {
+      if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0'))
+        return unsupported(`pathWhitelist entry ${JSON.stringify(p)} is not an absolute path`);
+      pathWhitelist.push(posix.normalize(p).replace(/^\/+|\/+$/g, ''));
+    }
+  }
   const labels = labelList(o.labels);
   let app: AppcManifest['app'];
   if (o.app !== undefined && o.app !== null) {
@@ -500,14 +537,14 @@ export class AppcStore {
   async resolve(
     appc: AppcImageSpec,
     opts: { cached?: boolean; signal?: AbortSignal } = {},
-  ): Promise<{ image: AppcImage; layers: readonly AppcImage[] }> {
+  ): Promise<{ image: AppcImage; layers: readonly AppcLayer[] }> {
     const top = await this.get(appc, opts);
-    const done = new Map<string, readonly AppcImage[]>();
-    const visit = async (img: AppcImage, above: readonly AppcImage[]): Promise<readonly AppcImage[]> => {
+    const done = new Map<string, readonly AppcLayer[]>();
+    const visit = async (img: AppcImage, above: readonly AppcImage[]): Promise<readonly AppcLayer[]> => {
       const known = done.get(img.id);
       if (known) return known;
       const path = [...above, img];
-      const layers: AppcImage[] = [];
+      const layers: AppcLayer[] = [];
       for (const dep of img.manifest.dependencies) {
         const names = [...path.map((i) => i.name), dep.imageName];
         if (path.length >= MAX_DEPENDENCY_DEPTH)
@@ -533,11 +570,119 @@ export class AppcStore {
         layers.push(...(await visit(got, path)));
       }
       layers.push(img);
-      const flat = layers.filter((l, i) => !layers.slice(i + 1).some((m) => m.id === l.id));
+      let flat = layers.filter((l, i) => !layers.slice(i + 1).some((m) => m.id === l.id));
+      const whitelist = img.manifest.pathWhitelist;
+      if (whitelist && whitelist.length > 0)
+        flat = [...flat, await this.whitelistLayer(img, whitelist, flat)];
       done.set(img.id, flat);
       return flat;
     };
     return { image: top, layers: await visit(top, []) };
+  }
+
+  /**
+   * The whiteouts that leave only `whitelist` (and the directories above its paths) of `below`:
+   * every path of a layer that is neither listed nor above a listed path gets a whiteout (the
+   * topmost such path only). Built once per image and layers, in staging, then renamed into
+   * `whitelists/<key>`; the directories holding whiteouts copy owner, mode and times of the
+   * topmost layer's directory (overlay takes a directory's attributes from the highest layer).
+   */
+  private async whitelistLayer(
+    img: AppcImage,
+    whitelist: readonly string[],
+    below: readonly AppcLayer[],
+  ): Promise<AppcLayer> {
+    const key = createHash('sha256')
+      .update(JSON.stringify({ layers: below.map((l) => l.id), whitelist: [...whitelist].sort() }))
+      .digest('hex');
+    const dir = join(this.dir, 'whitelists', key);
+    const layer: AppcLayer = {
+      id: `whitelist-${key}`,
+      name: `${img.name} (pathWhitelist)`,
+      rootfs: join(dir, 'rootfs'),
+      layerMeta: undefined,
+    };
+    if ((await lstat(layer.rootfs).catch(() => undefined))?.isDirectory()) return layer;
+    const listed = new Set(whitelist);
+    const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+    const above = new Set<string>(['']);
+    for (const p of whitelist) for (let d = p; d !== ''; d = parentOf(d)) above.add(parentOf(d));
+    // The merged tree, walked through real directories only (readdir's types are lstat's, so no
+    // symlink is followed): a name counts as its highest layer has it, and only a name that is a
+    // directory there is entered. `source` keeps which layer gives a directory its attributes.
+    const removed = new Set<string>();
+    const source = new Map<string, string>();
+    const walk = async (rel: string, within: readonly string[]): Promise<void> => {
+      const isDir = new Map<string, boolean>();
+      const dirsIn = new Map<string, string[]>();
+      for (const root of within) {
+        let entries: Dirent[];
+        try {
+          entries = await readdir(join(root, rel), { withFileTypes: true });
+        } catch {
+          continue;
+        }
+        for (const e of entries) {
+          isDir.set(e.name, e.isDirectory());
+          if (e.isDirectory()) dirsIn.set(e.name, [...(dirsIn.get(e.name) ?? []), root]);
+        }
+      }
+      for (const [name, dir] of isDir) {
+        const path = rel === '' ? name : `${rel}/${name}`;
+        if (!listed.has(path) && !above.has(path)) removed.add(path);
+        else if (dir) {
+          const roots = dirsIn.get(name) ?? [];
+          source.set(path, roots[roots.length - 1] as string);
+          await walk(path, roots);
+        }
+      }
+    };
+    const roots = below.map((l) => l.rootfs);
+    if (roots.length > 0) source.set('', roots[roots.length - 1] as string);
+    await walk('', roots);
+    const staging = join(this.dir, 'staging', randomUUID());
+    try {
+      const rootfs = join(staging, 'rootfs');
+      await mkdir(rootfs, { recursive: true, mode: 0o755 });
+      // Directories holding whiteouts, parents first, with the attributes of the topmost layer's.
+      const parents = new Set<string>();
+      for (const p of removed) for (let d = parentOf(p); d !== ''; d = parentOf(d)) parents.add(d);
+      const copyAttrs = async (rel: string) => {
+        const from = source.get(rel);
+        const st: Stats | undefined = from ? await lstat(join(from, rel)).catch(() => undefined) : undefined;
+        if (!st?.isDirectory()) return;
+        const target = join(rootfs, rel);
+        await chown(target, st.uid, st.gid);
+        await chmod(target, st.mode & 0o7777);
+        await utimes(target, st.atime, st.mtime);
+      };
+      for (const d of [...parents].sort((a, b) => a.split('/').length - b.split('/').length))
+        await mkdir(join(rootfs, d), { mode: 0o755 });
+      await mknodWhiteouts([...removed].map((p) => join(rootfs, p)));
+      for (const d of [...parents].sort((a, b) => b.split('/').length - a.split('/').length))
+        await copyAttrs(d);
+      await copyAttrs('');
+      await writeFile(
+        join(staging, 'whitelist.json'),
+        JSON.stringify({ image: img.id, whitelist, layers: below.map((l) => l.id) }),
+      );
+      await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+      await rename(staging, dir).catch(async (e) => {
+        const code = (e as { code?: string }).code;
+        // Built meanwhile by another provision: that one is used.
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      });
+    } catch (e) {
+      if (e instanceof StrataError) throw e;
+      fail('IMAGE_LAYER_EXTRACT_FAILED', {
+        layer: layer.id,
+        image: img.name,
+        detail: `cannot build the pathWhitelist layer: ${(e as Error).message}`,
+      });
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    return layer;
   }
 
   /** An image already in the store; rejects when it is not there (or broken). */

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -220,7 +221,12 @@ describe('appc manifest', () => {
       { imageName: 'example.com/base', imageID: id, labels: { version: '2' }, size: 7 },
       { imageName: 'other', imageID: undefined, labels: {}, size: undefined },
     ]);
-    assert.deepEqual(m.pathWhitelist, ['/bin/hello']);
+    assert.deepEqual(m.pathWhitelist, ['bin/hello']);
+    const wl = (list: unknown) =>
+      parseAppcManifest(JSON.stringify(manifestOf('x', { pathWhitelist: list })), 'x');
+    assert.deepEqual(wl(['/', '/etc/', '//usr/./bin/../lib']).pathWhitelist, ['', 'etc', 'usr/lib']);
+    assert.throws(() => wl(['etc/passwd']), /pathWhitelist entry "etc\/passwd" is not an absolute path/);
+    assert.throws(() => wl('/etc'), /pathWhitelist of the appc manifest is not a list/);
     assert.deepEqual(parseAppcManifest(JSON.stringify(manifestOf('x')), 'x').dependencies, []);
     const bad = (deps: unknown) => () =>
       parseAppcManifest(JSON.stringify(manifestOf('x', { dependencies: deps })), 'x');
@@ -479,8 +485,11 @@ function layerAci(
   opts: {
     files?: Record<string, string>;
     dependencies?: Record<string, unknown>[];
+    pathWhitelist?: string[];
     compress?: Compress;
     version?: string;
+    /** Directory modes to set (path → mode). */
+    modes?: Record<string, number>;
   } = {},
 ): string {
   const src = fresh('layer');
@@ -489,11 +498,18 @@ function layerAci(
     const target = join(src, 'rootfs', path);
     mkdirSync(dirname(target), { recursive: true });
     if (content.startsWith('->')) symlinkSync(content.slice(2), target);
+    else if (path.endsWith('/')) mkdirSync(target, { recursive: true });
     else writeFileSync(target, content, { mode: 0o755 });
   }
+  for (const [path, mode] of Object.entries(opts.modes ?? {})) chmodSync(join(src, 'rootfs', path), mode);
   writeFileSync(
     join(src, 'manifest'),
-    JSON.stringify(manifestOf(name, opts.dependencies ? { dependencies: opts.dependencies } : {})),
+    JSON.stringify(
+      manifestOf(name, {
+        ...(opts.dependencies ? { dependencies: opts.dependencies } : {}),
+        ...(opts.pathWhitelist ? { pathWhitelist: opts.pathWhitelist } : {}),
+      }),
+    ),
   );
   const file = join(repo, `${name}-${opts.version ?? '1.0'}-linux-amd64.aci`);
   mkdirSync(dirname(file), { recursive: true });
@@ -789,6 +805,97 @@ describe('provisioner with appc dependencies', { skip: root ? false : 'needs roo
         await p.destroy('c1');
         assert.ok(!existsSync(info.rootfs));
         assert.ok(!existsSync(p.containerDir('c1')));
+      } finally {
+        await p.close();
+      }
+    });
+
+  for (const backend of ['copy', 'overlay'] as const)
+    it(`${backend}: the pathWhitelist leaves only its paths (and the directories above them)`, async () => {
+      const repo = fresh('repo');
+      layerAci(repo, 'wl/base', {
+        files: {
+          'bin/tool': 'tool',
+          'bin/other': 'other',
+          'lib/': '',
+          'lib/libc.so': 'libc',
+          'tmp/': '',
+          'tmp/junk': 'junk',
+          'usr/share/doc/readme': 'doc',
+          'etc/keep': 'keep',
+          'etc/drop': 'drop',
+          sbin: '->bin',
+          'opt/a': 'a',
+          'opt/b': 'b',
+        },
+        modes: { tmp: 0o1777, lib: 0o750 },
+      });
+      layerAci(repo, 'wl/app', {
+        // The image's /opt is a symlink over the dependency's directory: it stays one.
+        files: { 'etc/app': 'app', 'etc/drop-too': 'x', 'srv/data/file': 'data', opt: '->srv' },
+        dependencies: [dep('wl/base')],
+        pathWhitelist: [
+          '/bin/tool',
+          '/lib',
+          '/tmp',
+          '/etc/keep',
+          '/etc/app',
+          '/srv/data',
+          '/srv/data/file',
+          '/sbin',
+          '/opt',
+          '/opt/a',
+        ],
+      });
+      const appcStoreDir = fresh('appc-store');
+      const p = await Provisioner.create({
+        workDir: fresh('work'),
+        dockerStoreDir: fresh('docker-store'),
+        appcStoreDir,
+        appcSimpleDiscoveryUriPrefix: `${repo}/`,
+        providers: ['appc'],
+        backend,
+      });
+      try {
+        const image = { type: 'APPC', appc: { name: 'wl/app', labels: labels('1.0') } };
+        const info = await p.provision('w1', image);
+        const at = (path: string) => join(info.rootfs, path);
+        const tree = (dir: string): string[] =>
+          readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+            e.isDirectory()
+              ? [`${e.name}/`, ...tree(join(dir, e.name)).map((c) => `${e.name}/${c}`)]
+              : [e.name],
+          );
+        assert.deepEqual(tree(info.rootfs).sort(), [
+          'bin/',
+          'bin/tool',
+          'etc/',
+          'etc/app',
+          'etc/keep',
+          'lib/',
+          'opt',
+          'sbin',
+          'srv/',
+          'srv/data/',
+          'srv/data/file',
+          'tmp/',
+        ]);
+        assert.equal(readFileSync(at('bin/tool'), 'utf8'), 'tool');
+        assert.equal(readlinkSync(at('sbin')), 'bin', 'a listed symlink stays a symlink');
+        assert.equal(readlinkSync(at('opt')), 'srv', 'a symlink over a lower directory stays a symlink');
+        assert.equal(lstatSync(at('tmp')).mode & 0o7777, 0o1777, 'a directory keeps its mode');
+        assert.equal(lstatSync(at('lib')).mode & 0o7777, 0o750);
+        // The whiteouts are a layer of their own on top, kept in the store; the images are intact.
+        assert.equal(info.layers.length, 3);
+        assert.ok((info.layers[2] as string).startsWith(join(appcStoreDir, 'whitelists')));
+        assert.equal(readFileSync(join(info.layers[0] as string, 'etc', 'drop'), 'utf8'), 'drop');
+        // A second container uses the same whitelist layer.
+        const again = await p.provision('w2', image);
+        assert.deepEqual(again.layers, info.layers);
+        assert.equal(listOf(appcStoreDir, 'whitelists').length, 1);
+        assert.deepEqual(listOf(appcStoreDir, 'staging'), []);
+        await p.destroy('w1');
+        await p.destroy('w2');
       } finally {
         await p.close();
       }

@@ -7,8 +7,7 @@
  * Linux only in substance (`/proc`); elsewhere a pid that answers signal 0 counts as alive and
  * ownership cannot be checked, so nothing is ever signalled as an orphan there.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { ExecutorProcess } from './launcher.js';
 
 /** How often a re-attached process is checked for having exited. */
@@ -78,29 +77,54 @@ function environment(pid: number): Map<string, string> | undefined {
   return env;
 }
 
+/** Device and inode of `path` (following links), or undefined when it cannot be read. */
+function fileIdentity(path: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = statSync(path);
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `path` (as the process sees it, /proc/<pid>/... magic links) is `directory` itself. */
+function sameDirectory(path: string, directory: string | { dev: number; ino: number } | undefined): boolean {
+  const want = typeof directory === 'string' ? fileIdentity(directory) : directory;
+  const seen = fileIdentity(path);
+  return want !== undefined && seen !== undefined && want.dev === seen.dev && want.ino === seen.ino;
+}
+
 /**
  * Whether `pid` is alive and is the process described by `identity`: its environment (as it was
  * started) names the sandbox, framework and executor, or at least its working directory is the
- * sandbox. A pid reused by an unrelated process never matches, so it is never signalled.
+ * sandbox. A process inside a container (another mount namespace: an exec'd nested container
+ * sees its sandbox at /mnt/mesos/sandbox/...) names the sandbox by its own path: that path is
+ * resolved in the process' root (`/proc/<pid>/root`), and its working directory read through
+ * `/proc/<pid>/cwd`, and either must be the very directory (device and inode: a bind mount shows
+ * the host directory's). A pid reused by an unrelated process never matches, so it is never
+ * signalled.
  */
 export function processBelongsTo(pid: number, identity: ProcessIdentity): boolean {
   if (!hasProc || !isProcessAlive(pid)) return false;
+  const directory = fileIdentity(identity.directory);
   const env = environment(pid);
   if (env) {
     const sandbox = env.get('MESOS_SANDBOX') ?? env.get('MESOS_DIRECTORY');
-    const sandboxMatches =
-      sandbox !== undefined &&
-      (sandbox === identity.directory || basename(sandbox) === basename(identity.directory));
     const idsMatch =
       (identity.frameworkId === undefined || env.get('MESOS_FRAMEWORK_ID') === identity.frameworkId) &&
       (identity.executorId === undefined || env.get('MESOS_EXECUTOR_ID') === identity.executorId);
+    const sandboxMatches =
+      sandbox !== undefined &&
+      (sandbox === identity.directory ||
+        (sandbox.startsWith('/') && sameDirectory(`/proc/${pid}/root${sandbox}`, directory)));
     if (sandboxMatches && idsMatch) return true;
   }
   try {
-    return readlinkSync(`/proc/${pid}/cwd`) === identity.directory;
+    if (readlinkSync(`/proc/${pid}/cwd`) === identity.directory) return true;
   } catch {
     return false;
   }
+  return sameDirectory(`/proc/${pid}/cwd`, directory);
 }
 
 /** Every process below `pid` (children, grandchildren, ...), read from `/proc`. */

@@ -86,13 +86,10 @@ describe('nested containers inside an isolating agent’s task container', { ski
   let taskContainer: ContainerID;
   let sessions = 0;
 
-  before(async () => {
-    work = tempDir('nested-exec');
-    registry = await startRegistry(join(work, 'registry'));
-    buildAndPushImages(join(work, 'build'), registry.host);
-    master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
-    const port = await freePort();
-    agentUrl = `http://127.0.0.1:${port}`;
+  let port: number;
+
+  /** Starts the agent (again, after a crash: same port and work_dir, so it recovers). */
+  async function startAgent(): Promise<void> {
     agent = new StrataProcess('agent', [
       'agent',
       `--master=127.0.0.1:${master.port}`,
@@ -108,6 +105,16 @@ describe('nested containers inside an isolating agent’s task container', { ski
       '--logging_level=warn',
     ]);
     await agent.waitForHealth(`${agentUrl}/health`, 20_000);
+  }
+
+  before(async () => {
+    work = tempDir('nested-exec');
+    registry = await startRegistry(join(work, 'registry'));
+    buildAndPushImages(join(work, 'build'), registry.host);
+    master = await startMasterProcess(['--allocation_interval=50ms', '--logging_level=warn']);
+    port = await freePort();
+    agentUrl = `http://127.0.0.1:${port}`;
+    await startAgent();
     scheduler = await new TestScheduler(master.url).subscribe({
       user: 'root',
       name: 'nested',
@@ -353,6 +360,93 @@ describe('nested containers inside an isolating agent’s task container', { ski
     });
     assert.equal(killed.status, 200, killed.text);
     assert.equal(await waitNested(sleeper), 15);
+  });
+
+  /** The host pid of an exec'd nested container (the runtime's pid file in the container's state). */
+  function execPid(id: ContainerID): number {
+    const file = join(
+      work,
+      'agent',
+      'runtime',
+      'containerizer',
+      taskContainer.value,
+      'exec',
+      `${taskContainer.value}.${id.value}`,
+      'pid',
+    );
+    return Number(readFileSync(file, 'utf8'));
+  }
+
+  /** Processes whose command line is exactly `argv` (the host's view, any namespace). */
+  function processesRunning(argv: string): number[] {
+    const found: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+          .split('\0')
+          .filter((a) => a !== '')
+          .join(' ');
+        const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+        if (cmdline === argv && state !== 'Z') found.push(Number(entry));
+      } catch {
+        // gone
+      }
+    }
+    return found;
+  }
+
+  it('an exec’d nested container outlives an agent crash: KILL and WAIT reach it after the restart', async () => {
+    const id = create(ContainerIDSchema, { value: 'survivor', parent: taskContainer });
+    const launched = await call({
+      type: Call_Type.LAUNCH_NESTED_CONTAINER,
+      launchNestedContainer: { containerId: id, command: { value: 'sleep 1001' } },
+    });
+    assert.equal(launched.status, 200, launched.text);
+    const pid = await eventually(
+      'the exec pid',
+      () => {
+        try {
+          return execPid(id);
+        } catch {
+          return undefined;
+        }
+      },
+      10_000,
+    );
+    await agent.kill();
+    assert.ok(existsSync(`/proc/${pid}`), 'the nested container survives the agent');
+    await startAgent();
+    // A process of the earlier life: its status is unknowable, so WAIT answers without exit_status.
+    const killed = await eventually(
+      'KILL after the restart',
+      async () => {
+        const answer = await call({
+          type: Call_Type.KILL_NESTED_CONTAINER,
+          killNestedContainer: { containerId: id, signal: 15 },
+        });
+        return answer.status === 503 ? undefined : answer;
+      },
+      30_000,
+    );
+    assert.equal(killed.status, 200, killed.text);
+    // Its status died with the runtime process the earlier agent waited on: no exit_status.
+    const waited = await call({
+      type: Call_Type.WAIT_NESTED_CONTAINER,
+      waitNestedContainer: { containerId: id },
+    });
+    assert.equal(waited.status, 200, waited.text);
+    assert.doesNotMatch(waited.text, /exit_status/);
+    await eventually(
+      'the sleep gone',
+      () => (processesRunning('sleep 1001').length === 0 ? true : undefined),
+      10_000,
+    );
+    const removed = await call({
+      type: Call_Type.REMOVE_NESTED_CONTAINER,
+      removeNestedContainer: { containerId: id },
+    });
+    assert.equal(removed.status, 200, removed.text);
   });
 
   it('a task group’s tasks run inside the default executor’s container', async () => {

@@ -806,6 +806,7 @@ describe('provisioner with appc dependencies', { skip: root ? false : 'needs roo
         assert.ok(!existsSync(info.rootfs));
         assert.ok(!existsSync(p.containerDir('c1')));
       } finally {
+        await p.destroy('c1'); // no mount left behind when an assertion failed
         await p.close();
       }
     });
@@ -894,9 +895,9 @@ describe('provisioner with appc dependencies', { skip: root ? false : 'needs roo
         assert.deepEqual(again.layers, info.layers);
         assert.equal(listOf(appcStoreDir, 'whitelists').length, 1);
         assert.deepEqual(listOf(appcStoreDir, 'staging'), []);
+      } finally {
         await p.destroy('w1');
         await p.destroy('w2');
-      } finally {
         await p.close();
       }
     });
@@ -936,8 +937,8 @@ describe('provisioner with appc dependencies', { skip: root ? false : 'needs roo
       assert.deepEqual(listOf(appcStoreDir, 'staging'), []);
       const ok = await provision('f', 'fine');
       assert.equal(readFileSync(join(ok.rootfs, 'b'), 'utf8'), 'b');
-      await p.destroy('f');
     } finally {
+      await p.destroy('f');
       await p.close();
     }
   });

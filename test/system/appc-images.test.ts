@@ -15,7 +15,6 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -23,7 +22,6 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { detectCgroupLayout } from '../../src/containerizer/isolators/cgroups.js';
 import {
   type CommandInfoSchema,
   FrameworkInfo_Capability_Type,
@@ -32,23 +30,19 @@ import {
   TaskStatus_Reason,
 } from '../../src/wire/gen/mesos/v1/mesos_pb.js';
 import { Call_Type, Event_Type } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import {
+  cgroupLeftovers as allCgroupLeftovers,
+  imageTestSkipReason,
+  mountsUnder,
+  removeCgroupsRoot,
+  unmountUnder,
+} from '../support/containers.js';
 import { eventually } from '../support/eventually.js';
 import { busybox } from '../support/images.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
 
-const isRoot = process.getuid?.() === 0;
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const hasRuntime = has('crun') || has('runc');
-const skip = !isRoot
-  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
-  : !busybox
-    ? 'busybox-static is not installed'
-    : !hasRuntime
-      ? 'no crun/runc'
-      : !has('tar')
-        ? 'no tar'
-        : false;
+const skip = imageTestSkipReason(['tar']);
 if (skip) console.log(`# appc image system tests skipped: ${skip}`);
 
 const CGROUPS_ROOT = `strata-appc-test-${process.pid}`;
@@ -57,24 +51,7 @@ const IMAGE = 'example.com/busybox';
 /** Files only, no binary: its shell and tools come from its dependency IMAGE. */
 const APP_IMAGE = 'example.com/app-on-busybox';
 
-function cgroupLeftovers(): string[] {
-  const layout = detectCgroupLayout();
-  const found: string[] = [];
-  for (const mount of new Set(layout.controllers.values())) {
-    const dir = join(mount, CGROUPS_ROOT);
-    if (existsSync(dir))
-      for (const entry of readdirSync(dir, { withFileTypes: true }))
-        if (entry.isDirectory()) found.push(join(dir, entry.name));
-  }
-  return found;
-}
-
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(dir));
-}
+const cgroupLeftovers = () => allCgroupLeftovers(CGROUPS_ROOT);
 
 /** `<repo>/example.com/busybox-1.0-linux-amd64.aci`: busybox-static, applet links, a marker file. */
 function buildAci(dir: string, repo: string): string {
@@ -204,24 +181,13 @@ describe('appc image tasks through a real master and agent', { skip, timeout: 18
     scheduler?.close();
     await agent?.stop();
     await master?.process.stop();
-    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    if (work) unmountUnder(work);
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    const layout = detectCgroupLayout();
-    for (const mount of new Set([
-      ...layout.controllers.values(),
-      '/sys/fs/cgroup/systemd',
-      '/sys/fs/cgroup/unified',
-    ])) {
-      try {
-        rmdirSync(join(mount, CGROUPS_ROOT));
-      } catch {
-        // none
-      }
-    }
+    removeCgroupsRoot(CGROUPS_ROOT);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

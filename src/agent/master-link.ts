@@ -82,14 +82,22 @@ export class MasterLink {
   }
 
   /** Sends a last message if registered, then closes for good. */
-  stop(farewell?: AgentToMaster): void {
-    if (this.linkState === 'stopped') return;
+  /**
+   * Stops for good. Resolves once the master has closed its side too (it has read everything sent
+   * before: the last status updates reach it before, say, a local cluster stops the master), or
+   * after `drainMs`.
+   */
+  stop(farewell?: AgentToMaster, drainMs = 1000): Promise<void> {
+    if (this.linkState === 'stopped') return Promise.resolve();
     if (farewell) this.send(farewell);
     this.linkState = 'stopped';
     this.attempt?.cancel();
     this.watchdog?.cancel();
-    this.link?.close('agent stopping');
+    const link = this.link;
     this.link = undefined;
+    if (!link) return Promise.resolve();
+    link.close('agent stopping');
+    return Promise.race([link.gone, new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref())]);
   }
 
   private schedule(bound: number): void {
@@ -202,7 +210,7 @@ export class MasterLink {
 
   private fatal(message: string): void {
     if (this.linkState === 'stopped') return;
-    this.stop();
+    void this.stop();
     this.options.onFatal(message);
   }
 

@@ -436,7 +436,7 @@ export async function startAgent(
       await containerizer?.close().catch((err: unknown) => log.warn({ err }, 'containerizer close failed'));
       logLevel.close();
       // Executors left running are the next start's to recover: the master must keep their tasks.
-      link?.stop(
+      await link?.stop(
         agent.keptExecutors === 0
           ? create(AgentToMasterSchema, { type: AgentToMaster_Type.UNREGISTER })
           : undefined,

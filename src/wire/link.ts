@@ -34,6 +34,8 @@ export class LinkConnection<InSchema extends DescMessage, OutSchema extends Desc
   private handlers: LinkHandlers<MessageShape<InSchema>> | undefined;
   private readonly early: MessageShape<InSchema>[] = [];
   private closedReason: string | undefined;
+  /** Settles when the connection is gone both ways (after `close()`: the peer has read it all). */
+  readonly gone: Promise<void>;
 
   constructor(
     private readonly socket: Duplex,
@@ -48,6 +50,7 @@ export class LinkConnection<InSchema extends DescMessage, OutSchema extends Desc
     socket.on('error', (err) => this.finish(`socket error: ${err.message}`));
     socket.on('close', () => this.finish('connection closed'));
     socket.on('end', () => socket.end());
+    this.gone = new Promise((resolve) => socket.once('close', () => resolve()));
     if (head && head.length > 0) queueMicrotask(() => this.receive(head));
   }
 

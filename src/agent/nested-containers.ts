@@ -42,7 +42,7 @@ import {
   spawnAttached,
 } from './io-switchboard.js';
 import { describeWaitStatus, type ExecutorProcess, type LaunchSpec } from './launcher.js';
-import { execNested } from './nested-exec.js';
+import { adoptExecProcess, execNested, releaseLeftExecCgroup, withExecCgroup } from './nested-exec.js';
 import type { ProcessIdentity } from './recovered-process.js';
 
 /** What WAIT reports once a container has ended (`ContainerTermination`). */
@@ -431,7 +431,13 @@ export class NestedContainers {
         };
         this.containers.set(key, record);
         const log = this.deps.log.child({ containerId: key });
-        const child = entry.pid === undefined ? undefined : attach(entry.pid, { directory });
+        // One exec'd inside its executor's container has a cgroup of its own (nested-exec.ts),
+        // which also tells its process (a session's) when sandbox and cwd do not.
+        const target = this.deps.execTarget?.(rootKey);
+        let found = entry.pid === undefined ? undefined : attach(entry.pid, { directory });
+        if (!found && target && entry.pid !== undefined) found = adoptExecProcess(target, key, entry.pid);
+        if (!found && target) releaseLeftExecCgroup(target, key);
+        const child = found && target ? withExecCgroup(target, key, found) : found;
         if (child) {
           record.process = child;
           this.watch(record, child, log);

@@ -85,6 +85,7 @@ describe('nested containers inside an isolating agent’s task container', { ski
   let scheduler: TestScheduler;
   let taskContainer: ContainerID;
   let sessions = 0;
+  let boxKilled = false;
 
   let port: number;
 
@@ -168,7 +169,7 @@ describe('nested containers inside an isolating agent’s task container', { ski
 
   after(async () => {
     // Containers outlive their agent (they are found again after a restart): the task goes first.
-    if (scheduler && taskContainer) {
+    if (scheduler && taskContainer && !boxKilled) {
       await scheduler.call({ type: SchedulerCall.KILL, kill: { taskId: { value: 'box' } } });
       await scheduler
         .next(
@@ -400,7 +401,8 @@ describe('nested containers inside an isolating agent’s task container', { ski
     const id = create(ContainerIDSchema, { value: 'survivor', parent: taskContainer });
     const launched = await call({
       type: Call_Type.LAUNCH_NESTED_CONTAINER,
-      launchNestedContainer: { containerId: id, command: { value: 'sleep 1001' } },
+      // With a daemon (re-parented to the container's init) that must go with the container.
+      launchNestedContainer: { containerId: id, command: { value: '(sleep 1005 &); sleep 1001' } },
     });
     assert.equal(launched.status, 200, launched.text);
     const pid = await eventually(
@@ -438,15 +440,121 @@ describe('nested containers inside an isolating agent’s task container', { ski
     assert.equal(waited.status, 200, waited.text);
     assert.doesNotMatch(waited.text, /exit_status/);
     await eventually(
-      'the sleep gone',
-      () => (processesRunning('sleep 1001').length === 0 ? true : undefined),
+      'the sleeps gone',
+      () =>
+        processesRunning('sleep 1001').length + processesRunning('sleep 1005').length === 0
+          ? true
+          : undefined,
       10_000,
     );
+    assert.equal(existsSync(execCgroup(id)), false, 'its cgroup removed');
     const removed = await call({
       type: Call_Type.REMOVE_NESTED_CONTAINER,
       removeNestedContainer: { containerId: id },
     });
     assert.equal(removed.status, 200, removed.text);
+  });
+
+  it('a session container outlives an agent crash too: KILL and WAIT reach it after the restart', async () => {
+    // The session's stream breaks off with the agent (never awaited); its process stays.
+    void session('sleep 1008').catch(() => undefined);
+    const id = create(ContainerIDSchema, { value: `session-${sessions}`, parent: taskContainer });
+    const pid = await eventually(
+      'the exec pid',
+      () => {
+        try {
+          return execPid(id);
+        } catch {
+          return undefined;
+        }
+      },
+      10_000,
+    );
+    await agent.kill();
+    assert.ok(existsSync(`/proc/${pid}`), 'the session survives the agent');
+    await startAgent();
+    const killed = await eventually(
+      'KILL after the restart',
+      async () => {
+        const answer = await call({
+          type: Call_Type.KILL_NESTED_CONTAINER,
+          killNestedContainer: { containerId: id, signal: 9 },
+        });
+        return answer.status === 503 ? undefined : answer;
+      },
+      30_000,
+    );
+    assert.equal(killed.status, 200, killed.text);
+    const waited = await call({
+      type: Call_Type.WAIT_NESTED_CONTAINER,
+      waitNestedContainer: { containerId: id },
+    });
+    assert.equal(waited.status, 200, waited.text);
+    assert.doesNotMatch(waited.text, /exit_status/);
+    await eventually(
+      'the sleep gone',
+      () => (processesRunning('sleep 1008').length === 0 ? true : undefined),
+      10_000,
+    );
+    assert.equal(existsSync(execCgroup(id)), false, 'its cgroup removed');
+  });
+
+  /** The freezer cgroup of an exec'd nested container (nested-exec.ts), below its container's. */
+  function execCgroup(id: ContainerID): string {
+    const freezer = detectCgroupLayout().controllers.get('freezer') ?? '/sys/fs/cgroup/freezer';
+    return join(freezer, CGROUPS_ROOT, taskContainer.value, `exec-${taskContainer.value}.${id.value}`);
+  }
+
+  it('KILL with SIGKILL ends the whole nested container, a daemon it left included; so does its end', async () => {
+    const id = create(ContainerIDSchema, { value: 'daemons', parent: taskContainer });
+    const launched = await call({
+      type: Call_Type.LAUNCH_NESTED_CONTAINER,
+      launchNestedContainer: { containerId: id, command: { value: '(sleep 1002 &); sleep 1003' } },
+    });
+    assert.equal(launched.status, 200, launched.text);
+    const [daemon] = await eventually(
+      'the daemon',
+      () => {
+        const found = processesRunning('sleep 1002');
+        return found.length === 1 ? found : undefined;
+      },
+      10_000,
+    );
+    // Re-parented away from the nested container's process, into the container's own init.
+    const ppid = Number(readFileSync(`/proc/${daemon}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    assert.notEqual(ppid, execPid(id));
+    const members = readFileSync(join(execCgroup(id), 'cgroup.procs'), 'utf8');
+    assert.ok(members.split('\n').includes(String(daemon)), `the daemon in ${execCgroup(id)}: ${members}`);
+    const killed = await call({
+      type: Call_Type.KILL_NESTED_CONTAINER,
+      killNestedContainer: { containerId: id, signal: 9 },
+    });
+    assert.equal(killed.status, 200, killed.text);
+    assert.equal(await waitNested(id), 9);
+    await eventually(
+      'every sleep gone',
+      () =>
+        processesRunning('sleep 1002').length + processesRunning('sleep 1003').length === 0
+          ? true
+          : undefined,
+      10_000,
+    );
+    assert.equal(existsSync(execCgroup(id)), false, 'its cgroup removed');
+
+    // Its main process ending ends it too (Mesos destroys a nested container whose process ended).
+    const quick = create(ContainerIDSchema, { value: 'leaves-daemon', parent: taskContainer });
+    assert.equal(
+      (
+        await call({
+          type: Call_Type.LAUNCH_NESTED_CONTAINER,
+          launchNestedContainer: { containerId: quick, command: { value: '(sleep 1004 &); exit 0' } },
+        })
+      ).status,
+      200,
+    );
+    assert.equal(await waitNested(quick), 0);
+    assert.deepEqual(processesRunning('sleep 1004'), []);
+    assert.equal(existsSync(execCgroup(quick)), false, 'its cgroup removed');
   });
 
   it('a task group’s tasks run inside the default executor’s container', async () => {
@@ -509,5 +617,39 @@ describe('nested containers inside an isolating agent’s task container', { ski
     assert.match(stdout, new RegExp(`memory:/${CGROUPS_ROOT}/`));
     // pid 1 of the pid namespace is the default executor, not the host's init.
     assert.match(stdout, /pid1=.*executor/);
+  });
+
+  it('killing the task ends the nested containers still running in it and leaves no cgroup behind', async () => {
+    const id = create(ContainerIDSchema, { value: 'left-running', parent: taskContainer });
+    const launched = await call({
+      type: Call_Type.LAUNCH_NESTED_CONTAINER,
+      launchNestedContainer: { containerId: id, command: { value: '(sleep 1006 &); sleep 1007' } },
+    });
+    assert.equal(launched.status, 200, launched.text);
+    await eventually(
+      'its daemon',
+      () => (processesRunning('sleep 1006').length === 1 ? true : undefined),
+      10_000,
+    );
+    assert.ok(existsSync(execCgroup(id)));
+    await scheduler.call({ type: SchedulerCall.KILL, kill: { taskId: { value: 'box' } } });
+    await scheduler.next(
+      (e) =>
+        e.type === Event_Type.UPDATE &&
+        e.update?.status?.taskId?.value === 'box' &&
+        e.update.status.state === TaskState.TASK_KILLED,
+      30_000,
+      'box killed',
+    );
+    boxKilled = true;
+    await eventually(
+      'every sleep gone',
+      () =>
+        processesRunning('sleep 1006').length + processesRunning('sleep 1007').length === 0
+          ? true
+          : undefined,
+      10_000,
+    );
+    await eventually('no cgroup left', () => (cgroupLeftovers().length === 0 ? true : undefined), 10_000);
   });
 });

@@ -453,3 +453,57 @@ export class CgroupsIsolator implements Isolator {
     }
   }
 }
+
+/**
+ * Sub-cgroups below a container's own (the exec'd nested containers of an isolating agent,
+ * agent/nested-exec.ts): the processes of one cgroup directory, killed without a race against
+ * forks (v2 cgroup.kill; v1 freeze, SIGKILL each, thaw), and the directory removed.
+ */
+export async function killCgroupDir(dir: string, version: 1 | 2): Promise<void> {
+  if (version === 2) {
+    try {
+      await writeFile(join(dir, 'cgroup.kill'), '1');
+      return;
+    } catch {
+      // older kernels: kill them one by one
+    }
+  }
+  const freezable = version === 1 && (await readText(join(dir, 'freezer.state'))) !== undefined;
+  if (freezable) {
+    await writeFile(join(dir, 'freezer.state'), 'FROZEN').catch(() => undefined);
+    for (let i = 0; i < 100; i++) {
+      if ((await readText(join(dir, 'freezer.state')))?.trim() === 'FROZEN') break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  // Without a freezer a fork may add a process meanwhile: read again until none is left.
+  for (let round = 0; round < (freezable ? 1 : 20); round++) {
+    const text = await readText(join(dir, 'cgroup.procs'));
+    const pids = (text ?? '').split('\n').filter((l) => l !== '');
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (pids.length === 0) break;
+  }
+  if (freezable) await writeFile(join(dir, 'freezer.state'), 'THAWED').catch(() => undefined);
+}
+
+/** Kills what is left in a sub-cgroup and removes it (retrying while the kernel still counts the dead). */
+export async function removeCgroupDir(dir: string, version: 1 | 2): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || attempt === 49) throw err;
+      await killCgroupDir(dir, version);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}

@@ -15,7 +15,7 @@
  * relay gives it one); runc passes later window sizes on, crun 1.8 keeps the first one.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import type { OciRuntime } from './oci-runtime.js';
 import { readPid } from './oci-runtime.js';
 
@@ -38,6 +38,10 @@ export interface ExecTarget {
   /** The container's root is the host's (no image): host paths are seen unchanged. */
   hostRoot: boolean;
   binds: BundleMount[];
+  /** The container's `linux.cgroupsPath` (its cgroups below each hierarchy's root), if any. */
+  cgroupsPath?: string;
+  /** The container's root filesystem as a host path (config.json `root.path`), if any. */
+  rootPath?: string;
 }
 
 /**
@@ -53,6 +57,7 @@ export function readExecTarget(
   let spec: {
     process?: Record<string, unknown>;
     root?: { path?: string };
+    linux?: { cgroupsPath?: string };
     mounts?: { source?: string; destination?: string; type?: string; options?: string[] }[];
   };
   try {
@@ -74,6 +79,8 @@ export function readExecTarget(
     process: spec.process ?? {},
     hostRoot: hostRoot !== undefined && spec.root?.path === hostRoot,
     binds,
+    ...(typeof spec.linux?.cgroupsPath === 'string' ? { cgroupsPath: spec.linux.cgroupsPath } : {}),
+    ...(typeof spec.root?.path === 'string' ? { rootPath: resolve(bundleDir, spec.root.path) } : {}),
   };
 }
 

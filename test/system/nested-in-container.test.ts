@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -35,46 +35,25 @@ import {
   Call_Type as SchedulerCall,
 } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import { RecordIODecoder } from '../../src/wire/recordio.js';
+import {
+  cgroupLeftovers as allCgroupLeftovers,
+  imageTestSkipReason,
+  removeCgroupsRoot,
+  unmountUnder,
+} from '../support/containers.js';
 import { eventually } from '../support/eventually.js';
-import { buildAndPushImages, busybox, startRegistry } from '../support/images.js';
+import { buildAndPushImages, startRegistry } from '../support/images.js';
 import { freePort, StrataProcess, startMasterProcess, tempDir } from '../support/processes.js';
 import { TestScheduler } from '../support/scheduler-client.js';
 
-const isRoot = process.getuid?.() === 0;
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const missing = ['docker-registry', 'skopeo', 'umoci'].filter((t) => !has(t));
-const skip = !isRoot
-  ? 'needs root (mounts, cgroups, an OCI runtime); run as root, as CI does'
-  : missing.length > 0
-    ? `missing ${missing.join(', ')} (scripts/setup-host.sh installs them)`
-    : !busybox
-      ? 'busybox-static is not installed'
-      : !(has('crun') || has('runc'))
-        ? 'no crun/runc'
-        : false;
+const skip = imageTestSkipReason();
 if (skip) console.log(`# nested-in-container system tests skipped: ${skip}`);
 
 const CGROUPS_ROOT = `strata-nested-test-${process.pid}`;
 const ISOLATION = 'cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,filesystem/linux,docker/runtime';
 const JSON_TYPE = 'application/json';
 
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(dir));
-}
-
-function cgroupLeftovers(): string[] {
-  const found: string[] = [];
-  for (const mount of new Set(detectCgroupLayout().controllers.values())) {
-    const dir = join(mount, CGROUPS_ROOT);
-    if (existsSync(dir))
-      for (const entry of readdirSync(dir, { withFileTypes: true }))
-        if (entry.isDirectory()) found.push(join(dir, entry.name));
-  }
-  return found;
-}
+const cgroupLeftovers = () => allCgroupLeftovers(CGROUPS_ROOT);
 
 describe('nested containers inside an isolating agent’s task container', { skip, timeout: 240_000 }, () => {
   let work: string;
@@ -186,23 +165,13 @@ describe('nested containers inside an isolating agent’s task container', { ski
     await agent?.stop();
     await master?.process.stop();
     registry?.proc.kill('SIGTERM');
-    for (const m of work ? mountsUnder(work).reverse() : []) spawnSync('umount', ['-l', m]);
+    if (work) unmountUnder(work);
     await eventually(
       'cgroups removed',
       () => (cgroupLeftovers().length === 0 ? true : undefined),
       10_000,
     ).catch(() => undefined);
-    for (const mount of new Set([
-      ...detectCgroupLayout().controllers.values(),
-      '/sys/fs/cgroup/systemd',
-      '/sys/fs/cgroup/unified',
-    ])) {
-      try {
-        rmdirSync(join(mount, CGROUPS_ROOT));
-      } catch {
-        // none
-      }
-    }
+    removeCgroupsRoot(CGROUPS_ROOT);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 

@@ -12,12 +12,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { codec } from '../../src/wire/codec.js';
-import { Call_Type, CallSchema, ResponseSchema } from '../../src/wire/gen/mesos/v1/agent/agent_pb.js';
+import { Call_Type, type CallSchema, ResponseSchema } from '../../src/wire/gen/mesos/v1/agent/agent_pb.js';
 import {
   type ContainerID,
   ContainerIDSchema,
@@ -29,6 +28,7 @@ import {
   Event_Type,
   Call_Type as SchedulerCall,
 } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
+import { agentCall } from '../support/agent-client.js';
 import {
   cgroupLeftovers as allCgroupLeftovers,
   imageTestSkipReason,
@@ -203,26 +203,7 @@ describe('nested containers with an image of their own', { skip, timeout: 300_00
     assert.equal(accepted.status, 202, accepted.body);
   }
 
-  function call(
-    init: MessageInitShape<typeof CallSchema>,
-  ): Promise<{ status: number; text: string; bytes: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        `${agentUrl}/api/v1`,
-        { method: 'POST', headers: { 'Content-Type': JSON_TYPE, Accept: JSON_TYPE } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const bytes = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, text: bytes.toString('utf8'), bytes });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(codec.encode(CallSchema, create(CallSchema, init), JSON_TYPE));
-    });
-  }
+  const call = (init: MessageInitShape<typeof CallSchema>) => agentCall(agentUrl, init);
 
   async function waitNested(containerId: ContainerID): Promise<number | undefined> {
     const answer = await call({

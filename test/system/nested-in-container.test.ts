@@ -35,6 +35,7 @@ import {
   Call_Type as SchedulerCall,
 } from '../../src/wire/gen/mesos/v1/scheduler/scheduler_pb.js';
 import { RecordIODecoder } from '../../src/wire/recordio.js';
+import { agentCall } from '../support/agent-client.js';
 import {
   cgroupLeftovers as allCgroupLeftovers,
   imageTestSkipReason,
@@ -175,26 +176,7 @@ describe('nested containers inside an isolating agent’s task container', { ski
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  function call(
-    init: MessageInitShape<typeof CallSchema>,
-  ): Promise<{ status: number; text: string; bytes: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        `${agentUrl}/api/v1`,
-        { method: 'POST', headers: { 'Content-Type': JSON_TYPE, Accept: JSON_TYPE } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const bytes = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, text: bytes.toString('utf8'), bytes });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(codec.encode(CallSchema, create(CallSchema, init), JSON_TYPE));
-    });
-  }
+  const call = (init: MessageInitShape<typeof CallSchema>) => agentCall(agentUrl, init);
 
   /** A LAUNCH_NESTED_CONTAINER_SESSION running `command`: its stdout and stderr once it ended. */
   function session(

@@ -68,7 +68,7 @@ import { CapabilitiesIsolator, RlimitsIsolator } from './isolators/linux.js';
 import { IpcNamespaceIsolator, PidNamespaceIsolator, UtsNamespaceIsolator } from './isolators/namespaces.js';
 import { DiskDuIsolator, PosixCpuIsolator, PosixMemIsolator } from './isolators/posix.js';
 import { launchFromImage, mergeEnvironment } from './provisioner/launch.js';
-import { imageEnv, imageName, progressReporter, type RootfsProvider } from './rootfs.js';
+import { createMountPoints, imageEnv, imageName, progressReporter, type RootfsProvider } from './rootfs.js';
 import { ensureHostRoot } from './runtime/host-root.js';
 import { type ExecTarget, readExecTarget } from './runtime/oci-exec.js';
 import {
@@ -513,6 +513,7 @@ export class Containerizer {
     let shim: Shim;
     const begun = performance.now();
     try {
+      if (config.rootfs) createMountPoints(config.rootfs, prepared.spec.mounts);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(prepared.spec));
       const io = await this.options.logger(spec);
       try {
@@ -919,6 +920,7 @@ export class Containerizer {
       spec.linux.namespaces = joinedNamespaces(parentPid, ['pid', 'ipc', 'uts']);
       // As a nested container run inside its parent: the parent's user and security settings.
       Object.assign(spec.process, this.parentProcessSettings(root));
+      createMountPoints(provisioned.rootfs, spec.mounts);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
       const io = await this.options.logger({
         program: {

@@ -4,6 +4,8 @@
  * this much of it, so anything with this shape plugs in. `DirectoryRootfsProvider` serves
  * prepared directories by image name (tests, benchmarks, a pre-unpacked rootfs).
  */
+import { lstatSync, mkdirSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Image } from '../wire/gen/mesos/v1/mesos_pb.js';
 import type { ContainerRef } from './provisioner/provisioner.js';
 
@@ -99,4 +101,61 @@ export function imageEnv(config: ImageRuntimeConfig | undefined): Record<string,
     }
   } else if (raw) Object.assign(env, raw);
   return env;
+}
+
+/**
+ * Creates, as the agent, the mount points of `mounts` that an image's rootfs lacks, which the
+ * runtime would otherwise create from inside the container's cgroups. Why: on cgroups v1 the
+ * filesystem metadata pages a container touches first stay charged to its memory cgroup after it
+ * is gone, so each container that created its own mount points (the sandbox directory, the init's
+ * bind target) left a "dying" memory cgroup behind: about one per container under load, each
+ * slowing every later mount on the host. Created here they are charged to the agent.
+ *
+ * Nothing is created through a symbolic link or below a non-directory: such a path is left to the
+ * runtime, which resolves it inside the rootfs. Mount points below another mount point of the list
+ * (`/dev/pts` below the `/dev` tmpfs) are not the rootfs's and are skipped.
+ */
+export function createMountPoints(
+  rootfs: string,
+  mounts: readonly { destination: string; type: string; source: string; options?: string[] | undefined }[],
+): void {
+  const destinations = mounts.map((m) => m.destination.replace(/\/+$/, ''));
+  mounts.forEach((mount, index) => {
+    const destination = destinations[index]!;
+    const below = destinations.some(
+      (other, j) => j < index && other !== '' && destination.startsWith(`${other}/`),
+    );
+    if (destination === '' || below) return;
+    const isFile = mount.type === 'bind' && isFileSource(mount.source);
+    const parts = destination.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.includes('..')) return;
+    let current = rootfs;
+    for (const [i, part] of parts.entries()) {
+      const next = join(current, part);
+      const last = i === parts.length - 1;
+      let stat: Stats | undefined;
+      try {
+        stat = lstatSync(next);
+      } catch {
+        stat = undefined;
+      }
+      if (stat === undefined) {
+        try {
+          if (last && isFile) writeFileSync(next, '', { flag: 'wx', mode: 0o644 });
+          else mkdirSync(next, { mode: 0o755 });
+        } catch {
+          return; // the runtime creates it, or says why it cannot
+        }
+      } else if (stat.isSymbolicLink() || (!last && !stat.isDirectory())) return;
+      current = next;
+    }
+  });
+}
+
+function isFileSource(source: string): boolean {
+  try {
+    return !statSync(source).isDirectory();
+  } catch {
+    return false;
+  }
 }

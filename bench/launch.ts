@@ -7,8 +7,9 @@
  *
  * Cases: `agent` ACCEPT→TASK_RUNNING and ACCEPT→TASK_FINISHED of `/bin/true` (median, p99; one
  * task at a time), `crun` (`crun run` of a bundle on the image's layer, cgroups + limits, as
- * host-setup.md §6 measured), the ratio agent/crun, `podman`, and `sustained` (tasks launched as
- * fast as offers allow for --seconds; TASK_FINISHED per second).
+ * host-setup.md §6 measured; one run after each agent launch, so that both see the same moments
+ * of a noisy host), the ratio agent/crun, `podman`, and `sustained` (tasks launched as fast as
+ * offers allow for --seconds; TASK_FINISHED per second).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -156,33 +157,50 @@ class Driver {
 }
 
 /** `crun run` (or runc) of a bundle on `rootfs`: /bin/true with cgroups and limits. */
-function runtimeBaseline(runtime: string, rootfs: string, dir: string, n: number): number[] {
-  const bundle = join(dir, 'bundle');
-  mkdirSync(bundle, { recursive: true });
-  const spec = spawnSync(runtime, ['spec'], { cwd: bundle });
-  if (spec.status !== 0) throw new Error(`${runtime} spec: ${spec.stderr}`);
-  const configPath = join(bundle, 'config.json');
-  const config = JSON.parse(readFileSync(configPath, 'utf8')) as {
+/**
+ * `<runtime> run` of `/bin/true` on the image's layer (cgroups + limits, as host-setup.md §6
+ * measured), one run per call: the benchmark interleaves these runs with the agent's launches so
+ * that both see the same moments of a noisy host.
+ */
+class RuntimeBaseline {
+  private readonly bundle: string;
+  private readonly configPath: string;
+  private readonly config: {
     process: { terminal: boolean; args: string[] };
     root: { path: string; readonly: boolean };
     linux: { namespaces: { type: string }[]; resources?: unknown; cgroupsPath?: string };
   };
-  config.process.terminal = false;
-  config.process.args = ['/bin/true'];
-  config.root = { path: rootfs, readonly: true };
-  config.linux.namespaces = config.linux.namespaces.filter((ns) => ns.type !== 'network');
-  config.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, cpu: { shares: 204 } };
-  const times: number[] = [];
-  for (let i = 0; i < n + 3; i++) {
-    config.linux.cgroupsPath = `/${CGROUPS_ROOT}/c${i}`;
-    writeFileSync(configPath, JSON.stringify(config));
-    const t0 = performance.now();
-    const run = spawnSync(runtime, ['run', '-b', bundle, `strata-bench-${process.pid}-${i}`]);
-    const ms = performance.now() - t0;
-    if (run.status !== 0) throw new Error(`${runtime} run: ${run.stderr}`);
-    if (i >= 3) times.push(ms);
+  private runs = 0;
+
+  constructor(
+    private readonly runtime: string,
+    rootfs: string,
+    dir: string,
+  ) {
+    this.bundle = join(dir, 'bundle');
+    mkdirSync(this.bundle, { recursive: true });
+    const spec = spawnSync(runtime, ['spec'], { cwd: this.bundle });
+    if (spec.status !== 0) throw new Error(`${runtime} spec: ${spec.stderr}`);
+    this.configPath = join(this.bundle, 'config.json');
+    this.config = JSON.parse(readFileSync(this.configPath, 'utf8')) as RuntimeBaseline['config'];
+    this.config.process.terminal = false;
+    this.config.process.args = ['/bin/true'];
+    this.config.root = { path: rootfs, readonly: true };
+    this.config.linux.namespaces = this.config.linux.namespaces.filter((ns) => ns.type !== 'network');
+    this.config.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, cpu: { shares: 204 } };
   }
-  return times;
+
+  /** One `run`; its wall time in ms. */
+  runOnce(): number {
+    const i = this.runs++;
+    this.config.linux.cgroupsPath = `/${CGROUPS_ROOT}/c${i}`;
+    writeFileSync(this.configPath, JSON.stringify(this.config));
+    const t0 = performance.now();
+    const run = spawnSync(this.runtime, ['run', '-b', this.bundle, `strata-bench-${process.pid}-${i}`]);
+    const ms = performance.now() - t0;
+    if (run.status !== 0) throw new Error(`${this.runtime} run: ${run.stderr}`);
+    return ms;
+  }
 }
 
 function removeCgroups(): void {
@@ -275,8 +293,17 @@ async function main(): Promise<void> {
     }
     if (driver.failures.length > 0) throw new Error(`warm-up failed: ${driver.failures.join('; ')}`);
 
+    // The same rootfs (the image's only layer) under the bare runtime, one run after each launch.
+    const layers = readdirSync(join(store, 'layers'));
+    const baseline = new RuntimeBaseline(
+      runtime,
+      join(store, 'layers', layers[0]!, 'rootfs'),
+      join(work, 'bare'),
+    );
+    for (let i = 0; i < 3; i++) baseline.runOnce();
     const running: number[] = [];
     const finished: number[] = [];
+    const bare: number[] = [];
     for (let i = 0; i < n; i++) {
       const id = `serial-${i}`;
       await driver.launch(await driver.nextOffer(), [id], image);
@@ -285,16 +312,13 @@ async function main(): Promise<void> {
       if (t.failed) throw new Error(`${id} ${t.failed}`);
       running.push(t.running! - t.accept);
       finished.push(t.finished! - t.accept);
+      bare.push(baseline.runOnce());
     }
     report(BENCH, 'agent', 'accept_to_running_median', quantile(running, 0.5), 'ms');
     report(BENCH, 'agent', 'accept_to_running_p99', quantile(running, 0.99), 'ms');
     report(BENCH, 'agent', 'accept_to_finished_median', quantile(finished, 0.5), 'ms');
     report(BENCH, 'agent', 'accept_to_finished_p99', quantile(finished, 0.99), 'ms');
 
-    // The same rootfs (the image's only layer) under the bare runtime.
-    const layers = readdirSync(join(store, 'layers'));
-    const rootfs = join(store, 'layers', layers[0]!, 'rootfs');
-    const bare = runtimeBaseline(runtime, rootfs, join(work, 'bare'), n);
     const bareMedian = quantile(bare, 0.5);
     report(BENCH, runtime, 'run_median', bareMedian, 'ms');
     report(BENCH, runtime, 'run_p99', quantile(bare, 0.99), 'ms');

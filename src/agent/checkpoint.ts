@@ -45,6 +45,7 @@ import {
   truncateSync,
   writeSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from '@bufbuild/protobuf';
 import { invalidIdReason } from '../common/ids.js';
@@ -442,7 +443,10 @@ export class Checkpointer {
 
   /** The container is gone (with every container below it). */
   removeRuntimeContainer(chain: readonly string[]): void {
-    rmSync(this.runtimeContainerDir(chain), { recursive: true, force: true });
+    // Off the agent's thread: a container ends dozens of times a second under load, and a
+    // synchronous recursive removal cost ≈ 1.5 ms of it each time. Renamed aside first, the
+    // record is gone for recovery at once (which also finishes a removal a crash interrupted).
+    removeAtomically(this.runtimeContainerDir(chain), true);
   }
 }
 
@@ -538,7 +542,7 @@ function readMessage<D extends DescMessage>(path: string, schema: D): MessageSha
  * recovery reads: renamed to a dot-name first (recovery skips those, and removes them), then
  * deleted.
  */
-function removeAtomically(dir: string): void {
+function removeAtomically(dir: string, inBackground = false): void {
   const doomed = join(dirname(dir), `.removing-${basename(dir)}-${randomBytes(4).toString('hex')}`);
   try {
     renameSync(dir, doomed);
@@ -546,7 +550,8 @@ function removeAtomically(dir: string): void {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  rmSync(doomed, { recursive: true, force: true });
+  if (inBackground) void rm(doomed, { recursive: true, force: true }).catch(() => undefined);
+  else rmSync(doomed, { recursive: true, force: true });
 }
 
 function listDir(path: string): string[] {

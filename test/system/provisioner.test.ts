@@ -514,6 +514,46 @@ describe('provisioner (real registry, umoci-built images)', { skip }, () => {
     await assert.rejects(anonymous.pull('strata/cfg'), (e: StrataError) => e.code === 'IMAGE_AUTH_FAILED');
   });
 
+  it("uses an image's own registry credentials (Image.docker.config, a VALUE secret), without --docker_config", async () => {
+    const dockerConfig = (user: string) =>
+      JSON.stringify({ auths: { [front.host]: { auth: Buffer.from(user).toString('base64') } } });
+    const p = await provisioner({ dockerRegistry: `http://${front.host}` });
+    const image = (config: object) => ({ type: 'DOCKER', docker: { name: 'strata/cfg', config } });
+    // The protobuf shape (bytes) and the JSON one (base64) both work.
+    const info = await p.provision(
+      'own-creds',
+      image({ type: 2, value: { data: new Uint8Array(Buffer.from(dockerConfig('user:secret'))) } }),
+    );
+    assert.ok(await isMountPoint(info.rootfs));
+    await p.destroy('own-creds');
+    const again = await provisioner({ dockerRegistry: `http://${front.host}` });
+    const json = await again.provision(
+      'own-creds-json',
+      image({ type: 'VALUE', value: { data: Buffer.from(dockerConfig('user:secret')).toString('base64') } }),
+    );
+    await again.destroy('own-creds-json');
+    assert.ok(json.rootfs);
+    // Wrong credentials, a reference and a config that is not JSON: clear refusals.
+    const other = await provisioner({ dockerRegistry: `http://${front.host}` });
+    await assert.rejects(
+      other.provision(
+        'bad-creds',
+        image({ type: 2, value: { data: new Uint8Array(Buffer.from(dockerConfig('user:wrong'))) } }),
+      ),
+      (e: StrataError) => e.code === 'IMAGE_AUTH_FAILED',
+    );
+    await assert.rejects(
+      other.provision('ref', image({ type: 1, reference: { name: 'registry-secret' } })),
+      (e: StrataError) => e.code === 'IMAGE_REFERENCE_INVALID' && /secret resolver/.test(e.message),
+    );
+    await assert.rejects(
+      other.provision('junk', image({ type: 2, value: { data: new Uint8Array(Buffer.from('{not json')) } })),
+      (e: StrataError) =>
+        e.code === 'IMAGE_REFERENCE_INVALID' && /Image\.docker\.config: not JSON/.test(e.message),
+    );
+    assert.deepEqual(readdirSafe(join(other.root, 'containers')), [], 'a refused image leaves nothing');
+  });
+
   it('resumes layer downloads that break midway (a proxy cuts the first answer of each blob): identical rootfs', async () => {
     const cutter = await startCuttingProxy(registry.host);
     try {

@@ -16,7 +16,7 @@ import { mkdir, rm, statfs } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { fail } from '../../common/errors.js';
 import { type AppcImageSpec, AppcStore } from './appc.js';
-import { loadDockerConfig } from './auth.js';
+import { type Credential, loadDockerConfig, parseDockerConfig } from './auth.js';
 import { type Backend, type BackendLayer, type BackendName, backendByName, listDir } from './backends.js';
 import { gcDue, type ImageGcConfig, parseImageGcConfig } from './gc.js';
 import { LocalArchiveSource } from './local.js';
@@ -38,10 +38,21 @@ export type ImageSpec =
   | string
   | {
       readonly type?: string | number;
-      readonly docker?: { readonly name: string };
+      /** `config`: Mesos' Secret holding a docker config.json for this image's registry. */
+      readonly docker?: { readonly name: string; readonly config?: SecretSpec };
       readonly appc?: AppcImageSpec;
       readonly cached?: boolean;
     };
+
+/**
+ * Mesos' Secret (protobuf message or its JSON): `type` VALUE (2) with `value.data` (bytes, or
+ * base64 in JSON), or REFERENCE (1), which needs a secret resolver this agent does not have.
+ */
+export interface SecretSpec {
+  readonly type?: string | number;
+  readonly value?: { readonly data?: Uint8Array | string };
+  readonly reference?: unknown;
+}
 
 /** The image providers (`--image_providers`). */
 export type ImageProvider = 'docker' | 'appc';
@@ -249,10 +260,12 @@ export class Provisioner {
     const container = chain(containerId).join('.');
     this.provisioning++;
     try {
+      const credentials = imageCredentials(image, name);
       const pulled = await this.store.get(name, {
         cached,
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(credentials ? { credentials } : {}),
       });
       const layers = await Promise.all(
         pulled.diffIds.map(async (d) => ({
@@ -571,4 +584,32 @@ export class Provisioner {
 /** Spares are per image content: the same config and layers give the same rootfs. */
 function spareKey(image: Pick<RootfsRecord, 'configDigest' | 'diffIds'>): string {
   return `${image.configDigest}/${image.diffIds.join(',')}`;
+}
+
+/**
+ * The registry credentials of an image's own `Image.Docker.config` (a docker config.json in a
+ * VALUE secret), used for its pull over `--docker_config`'s; undefined when it has none. A secret
+ * REFERENCE or a config that does not parse fails the launch with the reason.
+ */
+function imageCredentials(image: ImageSpec, name: string): ReadonlyMap<string, Credential> | undefined {
+  const secret = typeof image === 'string' ? undefined : image.docker?.config;
+  if (!secret) return undefined;
+  const invalid = (detail: string): never =>
+    fail('IMAGE_REFERENCE_INVALID', { reference: name, detail: `Image.docker.config: ${detail}` });
+  const type = secret.type;
+  if (type === 'REFERENCE' || type === 1)
+    invalid(
+      'a secret reference needs a secret resolver, which this agent does not have (give the docker config as a VALUE secret)',
+    );
+  const data = secret.value?.data;
+  if (data === undefined) invalid('a VALUE secret without value.data');
+  const text =
+    typeof data === 'string'
+      ? Buffer.from(data, 'base64').toString('utf8')
+      : Buffer.from(data!).toString('utf8');
+  try {
+    return parseDockerConfig(text, 'Image.docker.config');
+  } catch (e) {
+    return invalid((e as Error).message.replace(/^flag '--docker_config': Image\.docker\.config: /, ''));
+  }
 }

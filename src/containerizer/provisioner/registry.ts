@@ -380,12 +380,15 @@ export class RegistryClient implements ImageSource {
     throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`);
   }
 
-  /** The Authorization header for `ref`'s registry: a Bearer token, Basic, or none. */
+  /**
+   * The Authorization header for `ref`'s registry: a Bearer token, Basic, or none. A credential
+   * the reference carries (an image's own `Image.Docker.config`) wins over `--docker_config`'s.
+   */
   private async authorization(
-    ref: ImageReference & { registry: string },
+    ref: ImageReference & { registry: string; credential?: Credential },
     image: string,
   ): Promise<string | undefined> {
-    const credential = this.options.credentials.get(ref.registry);
+    const credential = ref.credential ?? this.options.credentials.get(ref.registry);
     const challenge = this.challenges.get(ref.registry);
     if (!challenge) return undefined;
     if (challenge.scheme === 'basic') {
@@ -400,7 +403,8 @@ export class RegistryClient implements ImageSource {
     }
     if (challenge.scheme !== 'bearer') return undefined;
     const scope = `repository:${ref.repository}:pull`;
-    const key = `${ref.registry} ${scope}`;
+    // Tokens are per credential: an image's own must not reuse a token another one obtained.
+    const key = `${ref.registry} ${scope} ${ref.credential ? credentialKey(ref.credential) : ''}`;
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return `Bearer ${cached.token}`;
     const realm = challenge.params.realm;
@@ -526,4 +530,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** Tells credentials apart (for the token cache) without keeping the secret in the key. */
+function credentialKey(credential: Credential): string {
+  return createHash('sha256')
+    .update(`${credential.username ?? ''}\0${credential.password ?? ''}\0${credential.identityToken ?? ''}`)
+    .digest('hex');
 }

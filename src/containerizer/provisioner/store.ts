@@ -18,6 +18,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { finished, Readable } from 'node:stream';
 import { fail, StrataError } from '../../common/errors.js';
+import type { Credential } from './auth.js';
 import { type ImageConfig, parseImageConfig } from './manifest.js';
 import { formatReference, type ImageReference, parseReference } from './reference.js';
 import type { ImageSource, LayerSource } from './source.js';
@@ -285,9 +286,17 @@ export class ImageStore {
    */
   async get(
     name: string,
-    opts: { cached?: boolean; onProgress?: ProgressListener; signal?: AbortSignal } = {},
+    opts: {
+      cached?: boolean;
+      onProgress?: ProgressListener;
+      signal?: AbortSignal;
+      /** Credentials for this pull only (`Image.Docker.config`), over the agent's. */
+      credentials?: ReadonlyMap<string, Credential>;
+    } = {},
   ): Promise<PulledImage> {
-    const ref = this.canonical(name);
+    const canonical = this.canonical(name);
+    const credential = opts.credentials?.get(canonical.registry);
+    const ref = credential ? { ...canonical, credential } : canonical;
     const key = formatReference(ref);
     if (opts.onProgress) this.listen(key, opts.onProgress);
     try {

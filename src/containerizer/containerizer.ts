@@ -320,10 +320,7 @@ export class Containerizer {
         spec.progress ? { onProgress: progressReporter(spec.progress) } : {},
       );
       config.rootfs = provisioned.rootfs;
-      const useImageConfig = this.options.plan.isolators.some(
-        (n) => n === 'docker/runtime' || n === 'appc/runtime',
-      );
-      if (useImageConfig && provisioned.config) {
+      if (this.usesImageConfig && provisioned.config) {
         config.image = {
           env: imageEnv(provisioned.config),
           ...(provisioned.config.workingDir ? { workingDir: provisioned.config.workingDir } : {}),
@@ -364,6 +361,11 @@ export class Containerizer {
     if (!spec.container) return launchExecutor(spec, this.options.logger);
     if (!this.runtime) return this.launchPosix(spec);
     return this.launchContainer(spec);
+  }
+
+  /** An image's Env, WorkingDir, Entrypoint and Cmd shape its containers (docker/ or appc/runtime). */
+  private get usesImageConfig(): boolean {
+    return this.options.plan.isolators.some((n) => n === 'docker/runtime' || n === 'appc/runtime');
   }
 
   /** The pid namespace isolator is on: hosted task containers need an init (tini) then. */
@@ -871,10 +873,7 @@ export class Containerizer {
     try {
       const provisioned = await provider.provision(chain, request.image);
       const sandboxDirectory = this.options.sandboxDirectory ?? DEFAULT_SANDBOX_DIRECTORY;
-      const useImageConfig = this.options.plan.isolators.some(
-        (n) => n === 'docker/runtime' || n === 'appc/runtime',
-      );
-      const image = useImageConfig ? provisioned.config : undefined;
+      const image = this.usesImageConfig ? provisioned.config : undefined;
       // Mesos' rules (provisioner/launch.ts): a shell command, an executable, or the image's
       // Entrypoint/Cmd for `shell: false` without a value. The image's User is not honoured.
       const launch = launchFromImage(

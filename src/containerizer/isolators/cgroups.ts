@@ -9,7 +9,7 @@
  * period 100 ms and quota max(period × cpus, 1 ms); memory hard and soft limit = max(mem, 32 MB);
  * devices: deny all, then Mesos' default allow-list.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OciDeviceRule } from '../runtime/oci-spec.js';
@@ -391,38 +391,13 @@ export class CgroupsIsolator implements Isolator {
    * thaw (v1 freezer.state / v2 cgroup.kill).
    */
   async killAll(containerId: string): Promise<void> {
-    const layout = this.options.layout;
-    if (layout.version === 2) {
-      const dir = this.dir('cpu', containerId);
-      if (dir) {
-        try {
-          await writeFile(join(dir, 'cgroup.kill'), '1');
-          return;
-        } catch {
-          // older kernels: fall through
-        }
-      }
+    // The freezer's cgroup when v1 has one (a kill without a race against forks), else the first
+    // hierarchy that has the container.
+    const version = this.options.layout.version;
+    for (const controller of version === 2 ? ['cpu'] : ['freezer', 'pids', 'memory', 'cpu']) {
+      const dir = this.dir(controller, containerId);
+      if (dir && existsSync(join(dir, 'cgroup.procs'))) return killCgroupDir(dir, version);
     }
-    const freezer = layout.version === 1 ? this.dir('freezer', containerId) : undefined;
-    if (freezer) {
-      try {
-        await writeFile(join(freezer, 'freezer.state'), 'FROZEN');
-        for (let i = 0; i < 100; i++) {
-          if ((await readText(join(freezer, 'freezer.state')))?.trim() === 'FROZEN') break;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      } catch {
-        // gone already
-      }
-    }
-    for (const pid of await this.pids(containerId)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    if (freezer) await writeFile(join(freezer, 'freezer.state'), 'THAWED').catch(() => undefined);
   }
 
   async cleanup(containerId: string): Promise<void> {
@@ -455,9 +430,9 @@ export class CgroupsIsolator implements Isolator {
 }
 
 /**
- * Sub-cgroups below a container's own (the exec'd nested containers of an isolating agent,
- * agent/nested-exec.ts): the processes of one cgroup directory, killed without a race against
- * forks (v2 cgroup.kill; v1 freeze, SIGKILL each, thaw), and the directory removed.
+ * Kills the processes of one cgroup directory (a container's, or a sub-cgroup below it: the exec'd
+ * nested containers of agent/nested-exec.ts) without a race against forks: v2 cgroup.kill; v1
+ * freeze, SIGKILL each, thaw; without a freezer, cgroup.procs is read again until it is empty.
  */
 export async function killCgroupDir(dir: string, version: 1 | 2): Promise<void> {
   if (version === 2) {
